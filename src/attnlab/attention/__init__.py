@@ -1,0 +1,26 @@
+"""The attention engine: ``attend`` with masks, score mods, position encodings and backends.
+
+from attnlab.attention import attend, masks, mods, positions
+out = attend(q, k, v, mask=masks.causal() & masks.padding(lengths), score_mod=mods.alibi(8))
+"""
+
+from . import masks, mods, normalizers, positions
+from .api import attend, choose_backend
+from .backends import BACKENDS, Backend, Request, register_backend
+from .masks import Mask
+from .mods import ScoreMod
+
+__all__ = [
+    "BACKENDS",
+    "Backend",
+    "Mask",
+    "Request",
+    "ScoreMod",
+    "attend",
+    "choose_backend",
+    "masks",
+    "mods",
+    "normalizers",
+    "positions",
+    "register_backend",
+]

@@ -1,0 +1,168 @@
+"""``attend``: the one entry point of the attention engine.
+
+    out = attend(q, k, v, mask=None, score_mod=None, scale=None, dropout_p=0.0, backend="auto",
+                 return_weights=False)
+
+computes ``softmax(score_mod(q k^T * scale) masked) v`` (Vaswani et al., 2017, eq. 1) with the chosen
+backend. Shapes: q ``(B, Hq, Lq, D)``, k ``(B, Hkv, Lk, D)``, v ``(B, Hkv, Lk, Dv)``, ``Hq % Hkv == 0``
+(grouped-query attention when ``Hkv < Hq``; query head h uses key head ``h // (Hq // Hkv)``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .backends import BACKENDS, Request
+from .backends.reference import attention_weights
+from .masks import EMPTY, Mask
+from .mods import ScoreMod, as_score_mod
+
+# auto prefers skipping tiles over a dense kernel once a structured mask hides at least this share of
+# the (query block, key block) tiles and the problem is large enough for the skipping to pay off.
+SPARSE_TILE_SHARE = 0.5
+SPARSE_MIN_KEYS = 1024
+
+
+def attend(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Mask | Tensor | None = None,
+    score_mod: ScoreMod | None = None,
+    scale: float | None = None,
+    dropout_p: float = 0.0,
+    backend: str = "auto",
+    return_weights: bool = False,
+):
+    """Scaled dot-product attention through a chosen backend.
+
+    Args:
+        q, k, v: ``(B, Hq, Lq, D)``, ``(B, Hkv, Lk, D)``, ``(B, Hkv, Lk, Dv)``.
+        mask: a :class:`~attnlab.attention.masks.Mask`, a bool tensor broadcastable to
+            ``(B, Hq, Lq, Lk)`` (True = may attend), or None. Fully-masked query rows give zeros.
+        score_mod: a :class:`~attnlab.attention.mods.ScoreMod` or a callable
+            ``(score, b, h, q_idx, kv_idx) -> score`` applied to the scaled scores.
+        scale: multiplier of ``q·k``; default ``1/sqrt(D)``.
+        dropout_p: dropout on the attention weights (apply only in training).
+        backend: ``"auto"`` or a registered backend name (``attnlab list`` shows them).
+        return_weights: also return the softmax weights ``(B, Hq, Lq, Lk)`` (before dropout); backends
+            that never form them recompute them with the reference formula.
+
+    Returns:
+        ``out (B, Hq, Lq, Dv)``, or ``(out, weights)`` when ``return_weights``.
+
+    Raises:
+        ValueError: naming the argument, for bad shapes, dtypes, options, or a backend that cannot
+            honour the request.
+    """
+    req = make_request(q, k, v, mask, score_mod, scale, dropout_p)
+    name = choose_backend(req) if backend == "auto" else backend
+    spec = BACKENDS.get(name)
+    if spec is None:
+        raise ValueError(
+            f"backend: unknown backend {backend!r}; expected 'auto' or one of {sorted(BACKENDS)}"
+        )
+    reason = spec.check(req)
+    if reason is None and req.needs_grad and not spec.trains:
+        reason = "it does not support autograd"
+    if reason is not None:
+        raise ValueError(f"backend={name!r} cannot run this request: {reason}")
+    if return_weights and name == "reference":
+        return spec.fn(q, k, v, req, return_weights=True)
+    out = spec.fn(q, k, v, req)
+    if return_weights:
+        return out, attention_weights(q, k, req)
+    return out
+
+
+def choose_backend(req: Request) -> str:
+    """The fastest exact backend that supports ``req`` (the rule ``backend="auto"`` follows)."""
+    general_mod = req.score_mod is not None and not req.score_mod.additive
+    if req.device.type == "cuda":
+        if (general_mod or _mostly_empty(req)) and BACKENDS["flex"].check(req) is None:
+            return "flex"
+        return "chunked" if general_mod else "sdpa"
+    if general_mod or _mostly_empty(req):
+        return "chunked"
+    return "sdpa"
+
+
+def _mostly_empty(req: Request) -> bool:
+    mask = req.mask
+    if mask is None or not mask.has_structure or req.kv_len < SPARSE_MIN_KEYS or mask.kind == "tensor":
+        return False
+    from .backends.chunked import default_blocks
+
+    bq, bk = default_blocks(req)
+    states = mask.block_states(req.q_len, req.kv_len, bq, bk)
+    return float((states == EMPTY).float().mean()) >= SPARSE_TILE_SHARE
+
+
+def make_request(q, k, v, mask, score_mod, scale, dropout_p) -> Request:
+    """Validate ``attend``'s arguments and bundle them; every error names the argument."""
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name}: expected a torch.Tensor, got {type(t).__name__}")
+        if t.dim() != 4:
+            want = {"q": "(B, Hq, Lq, D)", "k": "(B, Hkv, Lk, D)", "v": "(B, Hkv, Lk, Dv)"}[name]
+            raise ValueError(f"{name}: expected 4 dims {want}, got shape {tuple(t.shape)}")
+        if not t.is_floating_point():
+            raise ValueError(f"{name}: expected a floating-point tensor, got {t.dtype}")
+    (b, hq, lq, d), (bk, hkv, lk, dk), (bv, hv, lv, dv) = q.shape, k.shape, v.shape
+    if not b == bk == bv:
+        raise ValueError(f"k, v: batch size must match q's {b}, got k {bk} and v {bv}")
+    if hkv != hv:
+        raise ValueError(f"v: expected {hkv} heads like k (B, Hkv, Lk, Dv), got {hv}")
+    if hkv == 0 or hq % hkv:
+        raise ValueError(f"k: query heads Hq={hq} must be a multiple of key/value heads Hkv={hkv}")
+    if dk != d:
+        raise ValueError(f"k: head dim must equal q's D={d}, got {dk}")
+    if lv != lk:
+        raise ValueError(f"v: sequence length must equal k's Lk={lk}, got {lv}")
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(f"q, k, v: dtypes must match, got {q.dtype}, {k.dtype}, {v.dtype}")
+    if not q.device == k.device == v.device:
+        raise ValueError(f"q, k, v: devices must match, got {q.device}, {k.device}, {v.device}")
+    if not isinstance(dropout_p, (int, float)) or not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p: expected a float in [0, 1), got {dropout_p!r}")
+    if scale is None:
+        scale = 1.0 / math.sqrt(d) if d else 1.0
+    elif not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise ValueError(f"scale: expected a finite number or None, got {scale!r}")
+    mask = _check_mask(mask, b, hq, lq, lk)
+    needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+    return Request(
+        b,
+        hq,
+        hkv,
+        lq,
+        lk,
+        d,
+        dv,
+        q.dtype,
+        q.device,
+        mask,
+        as_score_mod(score_mod),
+        float(scale),
+        float(dropout_p),
+        needs_grad,
+    )
+
+
+def _check_mask(mask, b: int, h: int, lq: int, lk: int) -> Mask | None:
+    if mask is None or isinstance(mask, Mask):
+        return mask
+    if not isinstance(mask, Tensor):
+        raise ValueError(f"mask: expected a Mask, a bool tensor or None, got {type(mask).__name__}")
+    target = (b, h, lq, lk)
+    shape = tuple(mask.shape)
+    padded = (1,) * (4 - len(shape)) + shape
+    if mask.dtype != torch.bool or len(shape) > 4 or any(s not in (1, t) for s, t in zip(padded, target)):
+        raise ValueError(
+            f"mask: expected a bool tensor broadcastable to (B, H, Lq, Lk) = {target}, "
+            f"got {mask.dtype} of shape {shape}"
+        )
+    return Mask.from_tensor(mask)

@@ -1,0 +1,116 @@
+"""Attention backends: plain functions in a registry (HF AttentionInterface style, no subclasses).
+
+Every backend has the signature ``fn(q, k, v, request) -> out`` and a ``check(request) -> str | None``
+that returns why it cannot honour a request (None when it can). ``attend`` validates inputs once,
+builds the :class:`Request`, and dispatches. New backends (linear, Performer, ...) register here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..masks import Mask
+from ..mods import ScoreMod
+
+
+@dataclass
+class Request:
+    """Everything a backend needs to know about one ``attend`` call (inputs already validated)."""
+
+    batch: int
+    q_heads: int
+    kv_heads: int
+    q_len: int
+    kv_len: int
+    head_dim: int
+    value_dim: int
+    dtype: torch.dtype
+    device: torch.device
+    mask: Mask | None
+    score_mod: ScoreMod | None
+    scale: float
+    dropout_p: float
+    needs_grad: bool
+
+    @property
+    def offset(self) -> int:
+        """Lower-right alignment: query i sits at absolute position i + offset."""
+        return self.kv_len - self.q_len
+
+    @property
+    def group(self) -> int:
+        """Query heads per key/value head (GQA)."""
+        return self.q_heads // self.kv_heads
+
+
+@dataclass
+class Backend:
+    """A registered backend.
+
+    exact: computes softmax attention exactly (up to float rounding); ``auto`` only picks exact ones.
+    trains: supports autograd.
+    """
+
+    name: str
+    fn: Callable[[Tensor, Tensor, Tensor, Request], Tensor]
+    check: Callable[[Request], str | None]
+    description: str
+    exact: bool = True
+    trains: bool = True
+
+
+BACKENDS: dict[str, Backend] = {}
+
+
+def register_backend(backend: Backend) -> Backend:
+    """Add (or replace) a backend in the registry."""
+    BACKENDS[backend.name] = backend
+    return backend
+
+
+def always(_request: Request) -> str | None:
+    return None
+
+
+def _register_builtin() -> None:
+    from . import chunked, flex, reference, sdpa
+
+    register_backend(
+        Backend(
+            "reference",
+            reference.reference_backend,
+            always,
+            "einsum + masked softmax, materialises everything; float64 oracle",
+        )
+    )
+    register_backend(
+        Backend(
+            "sdpa",
+            sdpa.sdpa_backend,
+            sdpa.check,
+            "torch scaled_dot_product_attention (fused flash kernel where possible)",
+        )
+    )
+    register_backend(
+        Backend(
+            "chunked",
+            chunked.chunked_backend,
+            always,
+            "exact online-softmax (FlashAttention) in PyTorch; O(N) memory, skips empty tiles",
+        )
+    )
+    register_backend(
+        Backend(
+            "flex",
+            flex.flex_backend,
+            flex.check,
+            "torch FlexAttention (compiled); GPU first, CPU inference only",
+        )
+    )
+
+
+_register_builtin()

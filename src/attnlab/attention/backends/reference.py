@@ -1,0 +1,47 @@
+"""The oracle: attention exactly as written in the course, materialising every score.
+
+``softmax(mask(score_mod(Q K^T * scale))) V`` (Vaswani et al., 2017, eq. 1) with einsum and the
+masked-safe softmax. It supports every option, works in float64, and every other backend is tested
+against it. Memory is O(B·H·Lq·Lk): use it to check, not to scale.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..normalizers import softmax
+from . import Request
+
+
+def expand_kv(x: Tensor, group: int) -> Tensor:
+    """Repeat each key/value head ``group`` times: (B, Hkv, L, D) -> (B, Hkv*group, L, D).
+
+    Query head h uses key/value head h // group (the GQA convention of SDPA and HF's repeat_kv).
+    """
+    return x if group == 1 else x.repeat_interleave(group, dim=1)
+
+
+def attention_scores(q: Tensor, k: Tensor, req: Request) -> Tensor:
+    """Masked, modded, scaled scores ``(B, Hq, Lq, Lk)``; hidden entries are ``-inf``."""
+    k = expand_kv(k, req.group)  # (B, Hq, Lk, D)
+    scores = torch.einsum("bhqd,bhkd->bhqk", q, k) * req.scale
+    if req.score_mod is not None:
+        scores = req.score_mod.apply(scores, (0, req.q_len), (0, req.kv_len), req.offset)
+    if req.mask is not None:
+        visible = req.mask.materialize(req.batch, req.q_heads, req.q_len, req.kv_len, q.device)
+        scores = scores.masked_fill(~visible, float("-inf"))
+    return scores
+
+
+def attention_weights(q: Tensor, k: Tensor, req: Request) -> Tensor:
+    """Softmax weights ``(B, Hq, Lq, Lk)`` (before dropout); all-zero rows for fully-masked queries."""
+    return softmax(attention_scores(q, k, req), dim=-1)
+
+
+def reference_backend(q: Tensor, k: Tensor, v: Tensor, req: Request, return_weights: bool = False):
+    weights = attention_weights(q, k, req)
+    dropped = F.dropout(weights, req.dropout_p) if req.dropout_p > 0 else weights
+    out = torch.einsum("bhqk,bhkd->bhqd", dropped, expand_kv(v, req.group))  # (B, Hq, Lq, Dv)
+    return (out, weights) if return_weights else out
