@@ -1,0 +1,61 @@
+"""Timing and peak-memory measurement helpers for the benchmarks."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+
+def time_ms(fn: Callable[[], object], repeats: int = 3, warmup: int = 1, budget_s: float = 20.0) -> float:
+    """Median wall time of ``fn`` in milliseconds (fewer repeats when one call is slow)."""
+    for _ in range(warmup):
+        start = time.perf_counter()
+        fn()
+        if time.perf_counter() - start > budget_s / 2:
+            repeats = 1
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append((time.perf_counter() - start) * 1e3)
+    return statistics.median(samples)
+
+
+def matmul_gflops(n: int = 2048, dtype=torch.float32) -> float:
+    """Measured float32 matrix-multiply throughput of this machine (GFLOP/s)."""
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    ms = time_ms(lambda: a @ b, repeats=5, warmup=2)
+    return 2 * n**3 / (ms * 1e-3) / 1e9
+
+
+def max_rss_mb() -> float:
+    """This process's peak resident memory so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_memory_mb(module: str, args: list[str], timeout: float = 900) -> float | None:
+    """Run ``python -m module args`` in a fresh process; it prints JSON with ``peak_mb``.
+
+    A fresh process is the only reliable way to read a peak on CPU: the resident high-water mark
+    cannot be reset within a process. Returns None if the run fails (e.g. out of memory).
+    """
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    try:
+        proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
+                              timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode != 0:
+        return None
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("{"):
+            return json.loads(line).get("peak_mb")
+    return None

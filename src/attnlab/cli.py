@@ -1,0 +1,126 @@
+"""The ``attnlab`` command line.
+
+Each command is a small function; errors in user input end with one clear line and exit status 2,
+never a raw traceback (set ``ATTNLAB_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+
+class UsageError(Exception):
+    """A mistake in the command line or its inputs; printed as one line."""
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from attnlab.attention import BACKENDS, masks, mods, normalizers, positions
+    from attnlab.attention.backends.flex import available as flex_available
+
+    def first_line(obj) -> str:
+        return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+
+    print("Attention backends (attend(..., backend=NAME)):")
+    for name, spec in BACKENDS.items():
+        status = ""
+        if name == "flex":
+            reason = flex_available(__import__("torch").device("cpu"))
+            status = " [unavailable: " + reason + "]" if reason else " [CPU: inference only]"
+        exact = "exact" if spec.exact else "approximate"
+        print(f"  {name:<12} {exact:<11} {spec.description}{status}")
+    print("  auto         picks the fastest exact backend that supports the request")
+    sections = [("Masks (attnlab.attention.masks)", masks.ALL_MASKS),
+                ("Score mods (attnlab.attention.mods)", mods.ALL_MODS),
+                ("Position encodings (attnlab.attention.positions)", positions.ALL_POSITIONS),
+                ("Normalizers (attnlab.attention.normalizers)", normalizers.ALL_NORMALIZERS)]
+    for title, table in sections:
+        print(f"\n{title}:")
+        for name, obj in table.items():
+            print(f"  {name:<15} {first_line(obj)}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "attention":
+        from attnlab.bench.attention import run
+
+        return run(args)
+    raise UsageError(f"unknown benchmark {args.suite!r}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from attnlab.showcase import run
+
+    return run(args.out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from attnlab import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="attnlab",
+        description="Attention mechanisms, implemented once, checked against an oracle, trained and shown.",
+    )
+    parser.add_argument("--version", action="version", version=f"attnlab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list attention backends, masks, score mods and position encodings")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("demo", help="run the tour: engine table and the coffee-shop heatmap")
+    p.add_argument("--out", default="attnlab-report", help="output folder (default: attnlab-report)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="run a benchmark and print its table")
+    bench_sub = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    from attnlab.bench.attention import add_arguments
+
+    b = bench_sub.add_parser("attention", help="dense backends vs direct SDPA: time, GFLOP/s, memory")
+    add_arguments(b)
+    b.set_defaults(func=cmd_bench)
+
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub) -> None:
+    """Commands contributed by other parts of the package (each module exposes ``add_parser``)."""
+    import importlib
+
+    for module in ("attnlab.data.cli",):
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:
+            continue
+        mod.add_parser(sub)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (UsageError, ValueError, FileNotFoundError) as e:
+        if os.environ.get("ATTNLAB_DEBUG"):
+            traceback.print_exc()
+        print(f"attnlab {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug: say so plainly, keep the traceback one variable away
+        if os.environ.get("ATTNLAB_DEBUG"):
+            raise
+        print(f"attnlab {args.command}: internal error: {type(e).__name__}: {e}\n"
+              "(run again with ATTNLAB_DEBUG=1 to see the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The command line: help, list, demo, bench smoke run, and one-line errors."""
+
+import subprocess
+import sys
+
+import pytest
+
+from attnlab.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "attnlab.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_help_and_list(capsys):
+    assert main([]) == 0
+    assert "COMMAND" in capsys.readouterr().out
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("reference", "sdpa", "chunked", "flex", "causal", "sliding_window", "bigbird", "alibi",
+                 "t5_bias", "softcap", "rope", "sinusoidal", "learned"):
+        assert name in out
+
+
+def test_bad_arguments_give_one_line_not_a_traceback():
+    proc = run_cli("bench", "attention", "--sizes", "abc")
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "invalid int value" in proc.stderr
+
+
+def test_value_errors_are_reported_in_one_line(capsys, monkeypatch):
+    import attnlab.showcase
+
+    def broken(out):
+        raise ValueError("out: expected a folder")
+
+    monkeypatch.setattr(attnlab.showcase, "run", broken)
+    assert main(["demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "attnlab demo: error: out: expected a folder"
+
+
+@pytest.mark.slow
+def test_demo_writes_the_heatmap(tmp_path):
+    proc = run_cli("demo", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "coffee-shop-attention.png").stat().st_size > 10_000
+    assert "chunked" in proc.stdout and "sdpa" in proc.stdout
+
+
+def test_bench_attention_smoke(capsys):
+    assert main(["bench", "attention", "--sizes", "64", "--long", "128", "--repeats", "1", "--memory"]) == 0
+    out = capsys.readouterr().out
+    assert "| 64 | fwd | torch-sdpa |" in out and "| 128 | fwd+bwd | chunked |" in out
+    assert "failed" not in out
