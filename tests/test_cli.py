@@ -9,7 +9,9 @@ from attnlab.cli import main
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "attnlab.cli", *args], capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "attnlab.cli", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_help_and_list(capsys):
@@ -17,8 +19,21 @@ def test_help_and_list(capsys):
     assert "COMMAND" in capsys.readouterr().out
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    for name in ("reference", "sdpa", "chunked", "flex", "causal", "sliding_window", "bigbird", "alibi",
-                 "t5_bias", "softcap", "rope", "sinusoidal", "learned"):
+    for name in (
+        "reference",
+        "sdpa",
+        "chunked",
+        "flex",
+        "causal",
+        "sliding_window",
+        "bigbird",
+        "alibi",
+        "t5_bias",
+        "softcap",
+        "rope",
+        "sinusoidal",
+        "learned",
+    ):
         assert name in out
 
 

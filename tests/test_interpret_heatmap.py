@@ -22,7 +22,10 @@ def test_has_glyphs_detects_missing_glyphs():
 
 def test_plot_attention_writes_a_png(tmp_path):
     tokens = list("咖啡店回家")
-    path = plot_attention(torch.softmax(torch.randn(5, 5), -1), tokens, tokens, tmp_path / "a.png", title="测试")
-    assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    path = plot_attention(
+        torch.softmax(torch.randn(5, 5), -1), tokens, tokens, tmp_path / "a.png", title="测试"
+    )
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="weights: expected shape"):
         plot_attention(torch.ones(4, 5), tokens, tokens, tmp_path / "b.png")

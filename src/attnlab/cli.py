@@ -32,10 +32,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         exact = "exact" if spec.exact else "approximate"
         print(f"  {name:<12} {exact:<11} {spec.description}{status}")
     print("  auto         picks the fastest exact backend that supports the request")
-    sections = [("Masks (attnlab.attention.masks)", masks.ALL_MASKS),
-                ("Score mods (attnlab.attention.mods)", mods.ALL_MODS),
-                ("Position encodings (attnlab.attention.positions)", positions.ALL_POSITIONS),
-                ("Normalizers (attnlab.attention.normalizers)", normalizers.ALL_NORMALIZERS)]
+    sections = [
+        ("Masks (attnlab.attention.masks)", masks.ALL_MASKS),
+        ("Score mods (attnlab.attention.mods)", mods.ALL_MODS),
+        ("Position encodings (attnlab.attention.positions)", positions.ALL_POSITIONS),
+        ("Normalizers (attnlab.attention.normalizers)", normalizers.ALL_NORMALIZERS),
+    ]
     for title, table in sections:
         print(f"\n{title}:")
         for name, obj in table.items():
@@ -117,8 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug: say so plainly, keep the traceback one variable away
         if os.environ.get("ATTNLAB_DEBUG"):
             raise
-        print(f"attnlab {args.command}: internal error: {type(e).__name__}: {e}\n"
-              "(run again with ATTNLAB_DEBUG=1 to see the traceback)", file=sys.stderr)
+        print(
+            f"attnlab {args.command}: internal error: {type(e).__name__}: {e}\n"
+            "(run again with ATTNLAB_DEBUG=1 to see the traceback)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -23,7 +23,10 @@ def _requests(n: int, heads: int):
         ("causal", {"mask": masks.causal()}),
         ("sliding window 64", {"mask": masks.sliding_window(64)}),
         ("causal + ALiBi", {"mask": masks.causal(), "score_mod": mods.alibi(heads)}),
-        ("document + softcap", {"mask": masks.document(torch.arange(n) // (n // 4)), "score_mod": mods.softcap(20.0)}),
+        (
+            "document + softcap",
+            {"mask": masks.document(torch.arange(n) // (n // 4)), "score_mod": mods.softcap(20.0)},
+        ),
     ]
 
 
@@ -40,7 +43,7 @@ def engine_table(n: int = 2048, heads: int = 8, dim: int = 64, check_n: int = 97
         ref = attend(qs, ks, vs, backend="reference", **small_kw)
         for backend in ("auto", "sdpa", "chunked", "reference"):
             try:
-                ms = time_ms(lambda backend=backend: attend(q, k, v, backend=backend, **kw), repeats=3)
+                ms = time_ms(lambda backend=backend, kw=kw: attend(q, k, v, backend=backend, **kw), repeats=3)
                 err = (attend(qs, ks, vs, backend=backend, **small_kw) - ref).abs().max().item()
             except ValueError as e:
                 rows.append({"request": label, "backend": backend, "ms": None, "err": None, "note": str(e)})
@@ -63,15 +66,22 @@ def coffee_shop_heatmap(path: str, dim: int = 32, seed: int = 0) -> str:
     _, weights = attend(x, x, x, return_weights=True)
     first = SENTENCE.index("咖啡店")
     home = SENTENCE.index("回家")
-    return plot_attention(weights[0, 0], chars, chars, path,
-                          title="Self-attention, random embeddings (Q = K = V): repeats align",
-                          highlight=[first, first + 1, first + 2, home, home + 1])
+    return plot_attention(
+        weights[0, 0],
+        chars,
+        chars,
+        path,
+        title="Self-attention, random embeddings (Q = K = V): repeats align",
+        highlight=[first, first + 1, first + 2, home, home + 1],
+    )
 
 
 def run(out_dir: str = "attnlab-report") -> int:
     os.makedirs(out_dir, exist_ok=True)
-    print("attnlab engine tour: N=2048, B=1, H=8, d=64, float32, median of 3 runs; "
-          "error = max |backend - float64 oracle| at N=97\n")
+    print(
+        "attnlab engine tour: N=2048, B=1, H=8, d=64, float32, median of 3 runs; "
+        "error = max |backend - float64 oracle| at N=97\n"
+    )
     print(f"{'request':<20} {'backend':<10} {'ms':>9} {'max error':>10}  note")
     for row in engine_table():
         ms = f"{row['ms']:.1f}" if row["ms"] is not None else "-"

@@ -25,10 +25,20 @@ REFERENCE_MAX_N = 8192
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--sizes", type=int, nargs="+", default=[512, 1024, 2048, 4096, 8192],
-                   help="sequence lengths N (default: 512 1024 2048 4096 8192)")
-    p.add_argument("--long", type=int, nargs="*", default=[16384],
-                   help="extra lengths run for chunked and SDPA only (default: 16384)")
+    p.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[512, 1024, 2048, 4096, 8192],
+        help="sequence lengths N (default: 512 1024 2048 4096 8192)",
+    )
+    p.add_argument(
+        "--long",
+        type=int,
+        nargs="*",
+        default=[16384],
+        help="extra lengths run for chunked and SDPA only (default: 16384)",
+    )
     p.add_argument("--heads", type=int, default=8)
     p.add_argument("--dim", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
@@ -59,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(0)
     modes = ["fwd"] if args.no_backward else ["fwd", "fwd+bwd"]
     peak = matmul_gflops()
-    print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads; measured float32 matmul: {peak:.0f} GFLOP/s")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads; measured float32 matmul: {peak:.0f} GFLOP/s"
+    )
     cells = []
     for n in args.sizes + args.long:
         for backend in BACKENDS:
@@ -74,22 +86,39 @@ def run(args: argparse.Namespace) -> int:
         ms = measure(backend, n, mode, args.heads, args.dim, args.repeats)
         row = {"ms": ms}
         if args.memory:
-            row["mb"] = peak_memory_mb("attnlab.bench.memory", ["--backend", backend, "--n", str(n), "--mode", mode,
-                                                                 "--heads", str(args.heads), "--dim", str(args.dim)])
+            row["mb"] = peak_memory_mb(
+                "attnlab.bench.memory",
+                [
+                    "--backend",
+                    backend,
+                    "--n",
+                    str(n),
+                    "--mode",
+                    mode,
+                    "--heads",
+                    str(args.heads),
+                    "--dim",
+                    str(args.dim),
+                ],
+            )
         results[(n, backend, mode)] = row
     print(format_table(results, args, peak))
     return 0
 
 
 def format_table(results: dict, args, peak: float) -> str:
-    lines = ["| N | mode | backend | ms | / SDPA | GFLOP/s | % of matmul |" + (" peak MiB |" if args.memory else ""),
-             "|---|---|---|---|---|---|---|" + ("---|" if args.memory else "")]
+    lines = [
+        "| N | mode | backend | ms | / SDPA | GFLOP/s | % of matmul |"
+        + (" peak MiB |" if args.memory else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if args.memory else ""),
+    ]
     for (n, backend, mode), row in results.items():
         sdpa = results.get((n, "torch-sdpa", mode))
         flops = 4 * args.heads * n * n * args.dim * (2.5 if mode == "fwd+bwd" else 1.0)
         gflops = flops / (row["ms"] * 1e-3) / 1e9
         ratio = f"{row['ms'] / sdpa['ms']:.2f}" if sdpa else "-"
-        line = f"| {n} | {mode} | {backend} | {row['ms']:.1f} | {ratio} | {gflops:.0f} | {100 * gflops / peak:.0f}% |"
+        share = f"{100 * gflops / peak:.0f}%"
+        line = f"| {n} | {mode} | {backend} | {row['ms']:.1f} | {ratio} | {gflops:.0f} | {share} |"
         if args.memory:
             mb = row.get("mb")
             line += f" {mb:.0f} |" if mb is not None else " failed |"

@@ -1,6 +1,6 @@
 """One attention call in a fresh process, reporting the extra peak memory it needed (MiB).
 
-    python -m attnlab.bench.memory --backend chunked --n 16384 --mode fwd
+python -m attnlab.bench.memory --backend chunked --n 16384 --mode fwd
 """
 
 from __future__ import annotations
@@ -31,7 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     attend(*small, backend="sdpa" if a.backend == "torch-sdpa" else a.backend)
     base = max_rss_mb()
     with torch.set_grad_enabled(grad):
-        out = F.scaled_dot_product_attention(q, k, v) if a.backend == "torch-sdpa" else attend(q, k, v, backend=a.backend)
+        out = (
+            F.scaled_dot_product_attention(q, k, v)
+            if a.backend == "torch-sdpa"
+            else attend(q, k, v, backend=a.backend)
+        )
         if grad:
             out.sum().backward()
     print(json.dumps({"peak_mb": max_rss_mb() - base}))

@@ -49,8 +49,9 @@ def peak_memory_mb(module: str, args: list[str], timeout: float = 900) -> float 
     """
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
-        proc = subprocess.run([sys.executable, "-m", module, *args], capture_output=True, text=True,
-                              timeout=timeout, env=env)
+        proc = subprocess.run(
+            [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout, env=env
+        )
     except subprocess.TimeoutExpired:
         return None
     if proc.returncode != 0:

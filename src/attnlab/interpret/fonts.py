@@ -17,7 +17,14 @@ from matplotlib.ft2font import FT2Font
 
 PROBE = "咖啡店回家"
 INSTALL_HINT = "pip install mplfonts  (or: apt-get install fonts-noto-cjk)"
-SYSTEM_NAMES = ("Noto Sans CJK", "Noto Sans SC", "Source Han Sans", "WenQuanYi", "SimHei", "Droid Sans Fallback")
+SYSTEM_NAMES = (
+    "Noto Sans CJK",
+    "Noto Sans SC",
+    "Source Han Sans",
+    "WenQuanYi",
+    "SimHei",
+    "Droid Sans Fallback",
+)
 
 
 def has_glyphs(path: str | os.PathLike, text: str = PROBE) -> bool:
@@ -52,8 +59,10 @@ def cjk_font_path() -> str | None:
     for path in _candidates():
         if path.is_file() and has_glyphs(path):
             return str(path)
-    warnings.warn(f"no font with Chinese glyphs found; Chinese tokens will show as boxes. Install one: {INSTALL_HINT}",
-                  stacklevel=2)
+    warnings.warn(
+        f"no font with Chinese glyphs found; Chinese tokens will show as boxes. Install one: {INSTALL_HINT}",
+        stacklevel=2,
+    )
     return None
 
 

@@ -15,16 +15,25 @@ import torch  # noqa: E402
 from .fonts import cjk_font_family  # noqa: E402
 
 
-def plot_attention(weights, query_tokens: Sequence[str], key_tokens: Sequence[str], path: str | os.PathLike,
-                   title: str = "", highlight: Sequence[int] = (), cmap: str = "viridis") -> str:
+def plot_attention(
+    weights,
+    query_tokens: Sequence[str],
+    key_tokens: Sequence[str],
+    path: str | os.PathLike,
+    title: str = "",
+    highlight: Sequence[int] = (),
+    cmap: str = "viridis",
+) -> str:
     """Save a heatmap of ``weights (Lq, Lk)`` labelled with the tokens; returns the path.
 
     ``highlight`` lists key indices whose labels are drawn in red (e.g. the evidence tokens).
     """
     w = weights.detach().float().cpu().numpy() if isinstance(weights, torch.Tensor) else np.asarray(weights)
     if w.ndim != 2 or w.shape != (len(query_tokens), len(key_tokens)):
-        raise ValueError(f"weights: expected shape (len(query_tokens), len(key_tokens)) = "
-                         f"{(len(query_tokens), len(key_tokens))}, got {w.shape}")
+        raise ValueError(
+            f"weights: expected shape (len(query_tokens), len(key_tokens)) = "
+            f"{(len(query_tokens), len(key_tokens))}, got {w.shape}"
+        )
     family = cjk_font_family()
     rc = {"font.family": [family, "DejaVu Sans"]} if family else {}
     size = (max(4.0, 0.32 * len(key_tokens) + 1.5), max(3.5, 0.32 * len(query_tokens) + 1.2))
