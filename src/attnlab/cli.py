@@ -90,14 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(sub) -> None:
     """Commands contributed by other parts of the package (each module exposes ``add_parser``)."""
-    import importlib
+    from attnlab.data import cli as data_cli
 
-    for module in ("attnlab.data.cli",):
-        try:
-            mod = importlib.import_module(module)
-        except ImportError:
-            continue
-        mod.add_parser(sub)
+    data_cli.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
