@@ -15,7 +15,7 @@ import math
 import torch
 from torch import Tensor
 
-from .backends import BACKENDS, Request
+from .backends import BACKENDS, Backend, Request
 from .backends.reference import attention_weights
 from .masks import EMPTY, Mask
 from .mods import ScoreMod, as_score_mod
@@ -34,7 +34,7 @@ def attend(
     score_mod: ScoreMod | None = None,
     scale: float | None = None,
     dropout_p: float = 0.0,
-    backend: str = "auto",
+    backend: str | Backend = "auto",
     return_weights: bool = False,
 ):
     """Scaled dot-product attention through a chosen backend.
@@ -47,7 +47,8 @@ def attend(
             ``(score, b, h, q_idx, kv_idx) -> score`` applied to the scaled scores.
         scale: multiplier of ``q·k``; default ``1/sqrt(D)``.
         dropout_p: dropout on the attention weights (apply only in training).
-        backend: ``"auto"`` or a registered backend name (``attnlab list`` shows them).
+        backend: ``"auto"``, a registered backend name (``attnlab list`` shows them), or a
+            :class:`~attnlab.attention.backends.Backend` (e.g. ``performer(num_features=128)``).
         return_weights: also return the softmax weights ``(B, Hq, Lq, Lk)`` (before dropout); backends
             that never form them recompute them with the reference formula.
 
@@ -59,12 +60,16 @@ def attend(
             honour the request.
     """
     req = make_request(q, k, v, mask, score_mod, scale, dropout_p)
-    name = choose_backend(req) if backend == "auto" else backend
-    spec = BACKENDS.get(name)
-    if spec is None:
-        raise ValueError(
-            f"backend: unknown backend {backend!r}; expected 'auto' or one of {sorted(BACKENDS)}"
-        )
+    if isinstance(backend, Backend):
+        spec = backend
+    else:
+        spec = BACKENDS.get(choose_backend(req) if backend == "auto" else backend)
+        if spec is None:
+            raise ValueError(
+                f"backend: unknown backend {backend!r}; "
+                f"expected 'auto', a Backend or one of {sorted(BACKENDS)}"
+            )
+    name = spec.name
     reason = spec.check(req)
     if reason is None and req.needs_grad and not spec.trains:
         reason = "it does not support autograd"
@@ -74,7 +79,7 @@ def attend(
         return spec.fn(q, k, v, req, return_weights=True)
     out = spec.fn(q, k, v, req)
     if return_weights:
-        return out, attention_weights(q, k, req)
+        return out, (spec.weights or attention_weights)(q, k, req)
     return out
 
 
@@ -133,7 +138,11 @@ def make_request(q, k, v, mask, score_mod, scale, dropout_p) -> Request:
     elif not isinstance(scale, (int, float)) or not math.isfinite(scale):
         raise ValueError(f"scale: expected a finite number or None, got {scale!r}")
     mask = _check_mask(mask, b, hq, lq, lk)
-    needs_grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+    score_mod = as_score_mod(score_mod)
+    trainable_mod = score_mod is not None and score_mod.trainable
+    needs_grad = torch.is_grad_enabled() and (
+        q.requires_grad or k.requires_grad or v.requires_grad or trainable_mod
+    )
     return Request(
         b,
         hq,
@@ -145,7 +154,7 @@ def make_request(q, k, v, mask, score_mod, scale, dropout_p) -> Request:
         q.dtype,
         q.device,
         mask,
-        as_score_mod(score_mod),
+        score_mod,
         float(scale),
         float(dropout_p),
         needs_grad,

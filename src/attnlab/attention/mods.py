@@ -26,6 +26,8 @@ class ScoreMod:
     Args:
         fn: the modification; ``offset = Lk - Lq`` is added to ``q_idx`` by position-aware mods.
         name: description.
+        trainable: True when the mod reads tensors that may need gradients (e.g. T5's learned table);
+            fast backends with a hand-written backward then defer to autograd.
         additive: True when ``fn(s, ...) == s + fn(0, ...)`` (a pure bias): dense backends may then
             materialise it as a float bias.
         uses_batch / uses_head: whether the result depends on ``b`` / ``h``.
@@ -39,10 +41,12 @@ class ScoreMod:
         additive: bool = False,
         uses_batch: bool = False,
         uses_head: bool = True,
+        trainable: bool = False,
     ) -> None:
         self._fn = fn
         self.name = name
         self.additive = additive
+        self.trainable = trainable
         self.uses_batch = uses_batch
         self.uses_head = uses_head
 
@@ -88,6 +92,7 @@ def compose(*mods: ScoreMod) -> ScoreMod:
         fn,
         " -> ".join(m.name for m in mods),
         additive=all(m.additive for m in mods),
+        trainable=any(m.trainable for m in mods),
         uses_batch=any(m.uses_batch for m in mods),
         uses_head=any(m.uses_head for m in mods),
     )
@@ -120,10 +125,9 @@ def alibi(num_heads: int, symmetric: bool = False) -> ScoreMod:
     slopes = alibi_slopes(num_heads)
 
     def fn(s, b, h, q, kv, off):
-        m = slopes.to(device=kv.device)[h.clamp(max=num_heads - 1)]
-        d = kv - (q + off)
-        bias = -m * d.abs() if symmetric else m * d
-        return s + bias.to(s.dtype)
+        m = slopes.to(device=kv.device, dtype=s.dtype)[h.clamp(max=num_heads - 1)]  # (1|H, 1, 1) per head
+        d = (kv - (q + off)).to(s.dtype)
+        return s + (-m * d.abs() if symmetric else m * d)
 
     return ScoreMod(fn, f"alibi({num_heads}{', symmetric' if symmetric else ''})", additive=True)
 
@@ -172,7 +176,8 @@ class T5RelativeBias(nn.Module):
             weight = self.bias.weight  # (buckets, H)
             return s + weight[buckets, h.clamp(max=self.num_heads - 1)].to(s.dtype)
 
-        return ScoreMod(fn, f"t5_bias({self.num_heads} heads, {self.num_buckets} buckets)", additive=True)
+        name = f"t5_bias({self.num_heads} heads, {self.num_buckets} buckets)"
+        return ScoreMod(fn, name, additive=True, trainable=True)
 
     def forward(self, q_len: int, kv_len: int) -> Tensor:
         """The bias ``(1, H, Lq, Lk)`` (useful for inspection)."""
@@ -193,8 +198,17 @@ def from_fn(
     name: str = "custom",
     additive: bool = False,
 ) -> ScoreMod:
-    """Wrap a FlexAttention ``score_mod(score, b, h, q_idx, kv_idx)``; it receives raw indices."""
-    return ScoreMod(lambda s, b, h, q, kv, off: fn(s, b, h, q, kv), name, additive=additive, uses_batch=True)
+    """Wrap a FlexAttention ``score_mod(score, b, h, q_idx, kv_idx)``; it receives raw indices.
+
+    It may close over tensors that need gradients, so it is treated as ``trainable``.
+    """
+    return ScoreMod(
+        lambda s, b, h, q, kv, off: fn(s, b, h, q, kv),
+        name,
+        additive=additive,
+        uses_batch=True,
+        trainable=True,
+    )
 
 
 def as_score_mod(mod) -> ScoreMod | None:

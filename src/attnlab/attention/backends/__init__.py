@@ -53,6 +53,8 @@ class Backend:
 
     exact: computes softmax attention exactly (up to float rounding); ``auto`` only picks exact ones.
     trains: supports autograd.
+    weights: ``weights(q, k, request) -> (B, Hq, Lq, Lk)``, the weights this backend really uses, for
+        ``return_weights``; None means softmax weights recomputed by the reference formula.
     """
 
     name: str
@@ -61,6 +63,7 @@ class Backend:
     description: str
     exact: bool = True
     trains: bool = True
+    weights: Callable[[Tensor, Tensor, Request], Tensor] | None = None
 
 
 BACKENDS: dict[str, Backend] = {}
@@ -77,40 +80,44 @@ def always(_request: Request) -> str | None:
 
 
 def _register_builtin() -> None:
-    from . import chunked, flex, reference, sdpa
+    from . import chunked, flex, linear, performer, reference, sdpa
 
-    register_backend(
+    for backend in (
         Backend(
             "reference",
             reference.reference_backend,
             always,
             "einsum + masked softmax, materialises everything; float64 oracle",
-        )
-    )
-    register_backend(
+        ),
         Backend(
             "sdpa",
             sdpa.sdpa_backend,
             sdpa.check,
             "torch scaled_dot_product_attention (fused flash kernel where possible)",
-        )
-    )
-    register_backend(
+        ),
         Backend(
             "chunked",
             chunked.chunked_backend,
             always,
             "exact online-softmax (FlashAttention) in PyTorch; O(N) memory, skips empty tiles",
-        )
-    )
-    register_backend(
+        ),
         Backend(
             "flex",
             flex.flex_backend,
             flex.check,
             "torch FlexAttention (compiled); GPU first, CPU inference only",
-        )
-    )
+        ),
+        Backend(
+            "linear",
+            linear.linear_backend,
+            linear.check,
+            "linear attention, phi = elu+1 (Katharopoulos et al., 2020); O(N), not softmax",
+            exact=False,
+            weights=linear.linear_weights,
+        ),
+        performer.performer(),
+    ):
+        register_backend(backend)
 
 
 _register_builtin()

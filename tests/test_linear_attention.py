@@ -1,0 +1,142 @@
+"""Linear attention and Performer: kernel form == explicit normalised kernel attention; RNN form;
+FAVOR+ estimator errors match the closed forms of Performer's Lemma 2; orthogonal beats i.i.d."""
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from attnlab.attention import attend, masks, mods
+from attnlab.attention.backends.linear import LinearAttentionState, kernel_attention, linear_attention
+from attnlab.attention.backends.performer import performer
+from attnlab.attention.features import (
+    elu_plus_one,
+    favor_positive,
+    favor_trig,
+    random_projection,
+    softmax_kernel_mse,
+)
+
+from strategies import make_qkv, shapes
+
+
+@given(shapes(), st.booleans(), st.booleans(), st.integers(1, 50), st.data())
+def test_linear_kernel_form_equals_dense_normalised_kernel_attention(shape, causal, pad, chunk, data):
+    b, hq, hkv, lq, lk, d, dv = shape
+    q, k, v = make_qkv((b, hq, hq, lq, lk, d, dv))
+    lengths = torch.tensor(data.draw(st.lists(st.integers(0, lk), min_size=b, max_size=b))) if pad else None
+    fq, fk = elu_plus_one(q), elu_plus_one(k)
+    got = linear_attention(fq, fk, v, causal, lengths, chunk=chunk)
+    torch.testing.assert_close(got, kernel_attention(fq, fk, v, causal, lengths), atol=1e-12, rtol=1e-10)
+
+
+@given(
+    shapes(), st.sampled_from(["none", "causal", "padding", "both"]), st.sampled_from(["linear", "performer"])
+)
+def test_attend_linear_backends_match_their_own_weights(shape, mask_kind, backend):
+    b, hq, hkv, lq, lk, d, dv = shape
+    q, k, v = make_qkv(shape)
+    lengths = torch.arange(b) % (lk + 1)
+    mask = {
+        "none": None,
+        "causal": masks.causal(),
+        "padding": masks.padding(lengths),
+        "both": masks.causal() & masks.padding(lengths),
+    }[mask_kind]
+    out, w = attend(q, k, v, mask=mask, backend=backend, return_weights=True)
+    expected = w @ v.repeat_interleave(hq // hkv, dim=1)
+    torch.testing.assert_close(out, expected, atol=1e-10, rtol=1e-8)
+    sums = w.sum(-1)
+    assert torch.all(((sums - 1).abs() < 1e-9) | (sums == 0))
+
+
+def test_rnn_form_equals_causal_linear_attention():
+    q, k, v = make_qkv((2, 3, 3, 17, 17, 8, 5))
+    fq, fk = elu_plus_one(q), elu_plus_one(k)
+    full = linear_attention(fq, fk, v, causal=True)
+    state = LinearAttentionState()
+    steps = [state.step(fq[:, :, t], fk[:, :, t], v[:, :, t]) for t in range(17)]
+    torch.testing.assert_close(torch.stack(steps, dim=2), full)
+
+
+def test_linear_attention_gradients():
+    q, k, v = make_qkv((1, 2, 2, 7, 7, 3, 2), requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: attend(q, k, v, mask=masks.causal(), backend="linear"), (q, k, v)
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"score_mod": mods.alibi(2)}, "score_mod"),
+        ({"dropout_p": 0.1}, "dropout"),
+        ({"mask": masks.sliding_window(2)}, "causal and padding"),
+    ],
+)
+def test_linear_backends_refuse_what_they_cannot_do(kwargs, match):
+    q, k, v = make_qkv((1, 2, 2, 5, 5, 4, 4))
+    for backend in ("linear", "performer"):
+        with pytest.raises(ValueError, match=match):
+            attend(q, k, v, backend=backend, **kwargs)
+
+
+def _empirical_mse(kind, orthogonal, x, y, m, draws=3000, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    exact = torch.exp((x * y).sum())
+    errors = []
+    for _ in range(draws):
+        w = random_projection(m, x.shape[-1], orthogonal, gen, dtype=torch.float64)
+        fx, fy = (
+            (favor_positive(x, w), favor_positive(y, w))
+            if kind == "positive"
+            else (favor_trig(x, w), favor_trig(y, w))
+        )
+        errors.append(((fx * fy).sum() - exact) ** 2)
+    errors = torch.stack(errors)
+    return errors.mean(), errors.std() / draws**0.5
+
+
+@pytest.mark.parametrize("kind", ["positive", "trig"])
+def test_favor_iid_mse_matches_lemma_2(kind):
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(2, 8, generator=gen, dtype=torch.float64) * 0.4
+    m = 16
+    mse, se = _empirical_mse(kind, False, x, y, m)
+    closed = softmax_kernel_mse(x, y, m, kind)
+    assert abs(mse - closed) < 4 * se + 0.02 * closed, (mse.item(), closed.item(), se.item())
+
+
+def test_positive_features_beat_trig_where_the_kernel_is_small():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(8, generator=gen, dtype=torch.float64) * 0.5
+    y = -x + 0.05 * torch.randn(8, generator=gen, dtype=torch.float64)  # exp(x·y) small: softmax's tail
+    assert softmax_kernel_mse(x, y, 16, "positive") < softmax_kernel_mse(x, y, 16, "trig") / 10
+
+
+def test_orthogonal_features_beat_iid():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(8, generator=gen, dtype=torch.float64) * 0.2
+    y = x + 0.1 * torch.randn(8, generator=gen, dtype=torch.float64)
+    iid, se_iid = _empirical_mse("positive", False, x, y, 8, draws=20000)
+    orth, se_orth = _empirical_mse("positive", True, x, y, 8, draws=20000)
+    assert orth + 4 * (se_orth**2 + se_iid**2) ** 0.5 < iid, (orth.item(), iid.item())
+
+
+def test_performer_error_falls_with_more_features():
+    q, k, v = (t * 0.5 for t in make_qkv((1, 2, 2, 64, 64, 16, 16)))
+    exact = attend(q, k, v, backend="reference")
+    errors = []
+    for m in (16, 64, 256, 1024):
+        err = sum((attend(q, k, v, backend=performer(m, seed=s)) - exact).abs().mean() for s in range(4)) / 4
+        errors.append(err.item())
+    assert errors == sorted(errors, reverse=True) and errors[-1] < errors[0] / 3, errors
+
+
+def test_performer_redraw_changes_features():
+    backend = performer(32, seed=0)
+    q, k, v = make_qkv((1, 1, 1, 5, 5, 4, 4))
+    a = attend(q, k, v, backend=backend)
+    assert torch.equal(a, attend(q, k, v, backend=backend))
+    backend.features.redraw()
+    assert not torch.equal(a, attend(q, k, v, backend=backend))
