@@ -68,3 +68,11 @@ def test_bench_attention_smoke(capsys):
     out = capsys.readouterr().out
     assert "| 64 | fwd | torch-sdpa |" in out and "| 128 | fwd+bwd | chunked |" in out
     assert "failed" not in out
+
+
+def test_bench_efficient_smoke(capsys):
+    assert main(["bench", "efficient", "--sizes", "64", "96", "--repeats", "1", "--no-backward"]) == 0
+    out = capsys.readouterr().out
+    for case in ("local", "block-sparse", "linear", "performer", "sdpa-local"):
+        assert f"| 96 | fwd | {case} |" in out
+    assert "crossover" in out

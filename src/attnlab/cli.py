@@ -46,11 +46,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    if args.suite == "attention":
-        from attnlab.bench.attention import run
+    import importlib
 
-        return run(args)
-    raise UsageError(f"unknown benchmark {args.suite!r}")
+    return importlib.import_module(f"attnlab.bench.{args.suite}").run(args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -78,11 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="run a benchmark and print its table")
     bench_sub = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
-    from attnlab.bench.attention import add_arguments
+    from attnlab.bench import attention, efficient
 
-    b = bench_sub.add_parser("attention", help="dense backends vs direct SDPA: time, GFLOP/s, memory")
-    add_arguments(b)
-    b.set_defaults(func=cmd_bench)
+    for suite, help_text in (
+        (attention, "dense backends vs direct SDPA: time, GFLOP/s, memory"),
+        (efficient, "local, block-sparse, linear, Performer vs dense SDPA"),
+    ):
+        b = bench_sub.add_parser(suite.__name__.rsplit(".", 1)[1], help=help_text, description=suite.__doc__)
+        suite.add_arguments(b)
+        b.set_defaults(func=cmd_bench)
 
     _add_optional_commands(sub)
     return parser
@@ -96,6 +98,9 @@ def _add_optional_commands(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from attnlab.bench.timing import tame_malloc
+
+    tame_malloc()  # long tile loops otherwise fragment glibc's heap (see tame_malloc)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

@@ -1,0 +1,80 @@
+"""Runs benchmark cases over sequence lengths and prints a markdown table of times, ratios and memory."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+
+import torch
+from tqdm import tqdm
+
+from attnlab.bench.cases import make_step
+from attnlab.bench.timing import matmul_gflops, peak_memory_mb, tame_malloc, time_ms
+
+
+def add_common_arguments(p: argparse.ArgumentParser, sizes: list[int]) -> None:
+    p.add_argument(
+        "--sizes", type=int, nargs="+", default=sizes, help=f"sequence lengths N (default: {sizes})"
+    )
+    p.add_argument("--heads", type=int, default=8)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3, help="timed runs per cell (median); 1 for slow cells")
+    p.add_argument(
+        "--memory", action="store_true", help="also measure peak memory (one fresh process per cell)"
+    )
+    p.add_argument("--no-backward", action="store_true", help="forward only")
+
+
+def run_cells(cells: list[tuple[int, str, str]], args: argparse.Namespace, baseline: str) -> dict:
+    """Measure each (N, case, mode); print the machine line first and the table at the end."""
+    tame_malloc()
+    torch.manual_seed(0)
+    peak = matmul_gflops()
+    print(
+        f"machine: {platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads; "
+        f"measured float32 matmul: {peak:.0f} GFLOP/s; B=1, H={args.heads}, d={args.dim}, float32",
+        flush=True,
+    )
+    results: dict[tuple, dict] = {}
+    for n, case, mode in tqdm(cells, desc="benchmark", unit="cell"):
+        step = make_step(case, n, args.heads, args.dim, mode == "fwd+bwd")
+        row = {"ms": time_ms(step, repeats=args.repeats)}
+        del step
+        if args.memory:
+            row["mb"] = peak_memory_mb(
+                [
+                    "--case",
+                    case,
+                    "--n",
+                    str(n),
+                    "--mode",
+                    mode,
+                    "--heads",
+                    str(args.heads),
+                    "--dim",
+                    str(args.dim),
+                ]
+            )
+        results[(n, case, mode)] = row
+    print(format_table(results, args, peak, baseline))
+    return results
+
+
+def format_table(results: dict, args, peak: float, baseline: str) -> str:
+    mem = getattr(args, "memory", False)
+    lines = [
+        f"| N | mode | case | ms | / {baseline} | GFLOP/s (dense-equivalent) | % of matmul |"
+        + (" peak MiB |" if mem else ""),
+        "|---|---|---|---|---|---|---|" + ("---|" if mem else ""),
+    ]
+    for (n, case, mode), row in sorted(results.items(), key=lambda kv: (kv[0][0], kv[0][2])):
+        base = results.get((n, baseline, mode))
+        flops = 4 * args.heads * n * n * args.dim * (2.5 if mode == "fwd+bwd" else 1.0)
+        gflops = flops / (row["ms"] * 1e-3) / 1e9
+        ratio = f"{row['ms'] / base['ms']:.2f}" if base else "-"
+        share = f"{100 * gflops / peak:.0f}%"
+        line = f"| {n} | {mode} | {case} | {row['ms']:.1f} | {ratio} | {gflops:.0f} | {share} |"
+        if mem:
+            line += f" {row['mb']:.0f} |" if row.get("mb") is not None else " failed |"
+        lines.append(line)
+    return "\n".join(lines)
