@@ -44,23 +44,28 @@ def test_bad_arguments_give_one_line_not_a_traceback():
 
 
 def test_value_errors_are_reported_in_one_line(capsys, monkeypatch):
-    import attnlab.showcase
+    import attnlab.experiments
 
-    def broken(out):
-        raise ValueError("out: expected a folder")
+    def broken(*args, **kwargs):
+        raise ValueError("profile: expected one of ('smoke', 'quick', 'full')")
 
-    monkeypatch.setattr(attnlab.showcase, "run", broken)
-    assert main(["demo"]) == 2
+    monkeypatch.setattr(attnlab.experiments, "run_experiment", broken)
+    assert main(["run", "scaled-dot-product"]) == 2
     err = capsys.readouterr().err
-    assert err.strip() == "attnlab demo: error: out: expected a folder"
+    assert err.strip() == "attnlab run: error: profile: expected one of ('smoke', 'quick', 'full')"
+
+
+def test_unknown_experiment_is_a_usage_error():
+    proc = run_cli("run", "no-such-experiment")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr and "Traceback" not in proc.stderr
 
 
 @pytest.mark.slow
-def test_demo_writes_the_heatmap(tmp_path):
-    proc = run_cli("demo", "--out", str(tmp_path))
+def test_demo_smoke_writes_the_bilingual_report(tmp_path):
+    proc = run_cli("demo", "--out", str(tmp_path), "--profile", "smoke")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "coffee-shop-attention.png").stat().st_size > 10_000
-    assert "chunked" in proc.stdout and "sdpa" in proc.stdout
+    assert (tmp_path / "runs" / "scaled-dot-product" / "coffee-shop.png").stat().st_size > 10_000
+    assert (tmp_path / "index.html").is_file() and (tmp_path / "index.zh.html").is_file()
 
 
 def test_bench_attention_smoke(capsys):

@@ -51,10 +51,41 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return importlib.import_module(f"attnlab.bench.{args.suite}").run(args)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from attnlab.showcase import run
+def cmd_run(args: argparse.Namespace) -> int:
+    from attnlab.experiments import get_experiment, run_experiment
 
-    return run(args.out)
+    result = run_experiment(get_experiment(args.name), args.profile, args.out, seed=args.seed)
+    print(f"{args.name} ({args.profile}, {result.wall_time_s:.1f} s): results in {args.out}/{args.name}/")
+    print(result.verdict.en)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from attnlab.report import build_report
+
+    for path in build_report(args.out, args.runs):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Quick profiles of every experiment, then the report."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from attnlab.experiments import EXPERIMENTS, run_experiment
+    from attnlab.report import build_report
+
+    runs = Path(args.out) / "runs"
+    stages = tqdm(EXPERIMENTS.values(), desc="demo", unit="experiment")
+    for exp in stages:
+        stages.set_postfix_str(exp.name)
+        result = run_experiment(exp, args.profile, runs, seed=args.seed)
+        tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict.en}")
+    pages = build_report(args.out, runs)
+    print(f"\nreport: {pages[0]} (中文: {pages[1]})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,9 +101,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list attention backends, masks, score mods and position encodings")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("demo", help="run the tour: engine table and the coffee-shop heatmap")
-    p.add_argument("--out", default="attnlab-report", help="output folder (default: attnlab-report)")
+    p = sub.add_parser("demo", help="run every experiment's quick profile and write the HTML report")
+    p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
+    p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_demo)
+
+    from attnlab.experiments import EXPERIMENTS
+
+    p = sub.add_parser("run", help="run one experiment (a course claim) and write results.json and figures")
+    p.add_argument(
+        "name", choices=list(EXPERIMENTS), metavar="NAME", help=f"one of: {', '.join(EXPERIMENTS)}"
+    )
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
+    p.add_argument("--out", default="attnlab-runs", help="runs folder (default: attnlab-runs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="build the HTML report from experiment results")
+    p.add_argument("--runs", default="attnlab-runs", help="runs folder (default: attnlab-runs)")
+    p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="run a benchmark and print its table")
     bench_sub = p.add_subparsers(dest="suite", metavar="SUITE", required=True)

@@ -1,0 +1,62 @@
+"""Every experiment runs its smoke profile, writes what it promises, and the report shows it."""
+
+import json
+from html.parser import HTMLParser
+
+import pytest
+
+from attnlab.experiments import EXPERIMENTS, get_experiment, load_result, run_experiment
+from attnlab.report import build_report
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_smoke_profile_writes_results_and_figures(name, tmp_path):
+    result = run_experiment(get_experiment(name), "smoke", tmp_path, seed=1)
+    folder = tmp_path / name
+    data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert data["name"] == name and data["profile"] == "smoke" and data["seed"] == 1
+    assert data["metrics"] and data["verdict"]["en"] and data["verdict"]["zh"]
+    assert data["machine"]["torch"] and data["wall_time_s"] > 0
+    for fig in result.figures:
+        assert (folder / fig).read_bytes()[:4] == b"\x89PNG"
+    assert load_result(folder).metrics == result.metrics
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.sections, self.images, self.links = [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section":
+            self.sections.append(attrs.get("id"))
+        if tag == "img":
+            self.images.append(attrs["src"])
+        if tag in ("link", "script") and (attrs.get("href") or attrs.get("src") or "").startswith("http"):
+            self.links.append(attrs)
+
+
+def test_report_has_one_section_per_lesson_in_both_languages(tmp_path):
+    name = next(iter(EXPERIMENTS))
+    run_experiment(get_experiment(name), "smoke", tmp_path / "runs")
+    en, zh = build_report(tmp_path)
+    for page, marker in ((en, "Verdict"), (zh, "结论")):
+        text = page.read_text(encoding="utf-8")
+        parser = _Collect()
+        parser.feed(text)
+        assert parser.sections == list(EXPERIMENTS)
+        assert marker in text and not parser.links  # offline: nothing fetched from the network
+        for src in parser.images:
+            assert (tmp_path / src).is_file()
+    assert "index.zh.html" in en.read_text(encoding="utf-8") and "index.html" in zh.read_text(
+        encoding="utf-8"
+    )
+
+
+def test_bad_profile_and_unreadable_results_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match="profile"):
+        run_experiment(get_experiment(next(iter(EXPERIMENTS))), "huge", tmp_path)
+    (tmp_path / "results.json").write_text("{broken", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a readable experiment result"):
+        load_result(tmp_path)
