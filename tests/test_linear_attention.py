@@ -140,3 +140,22 @@ def test_performer_redraw_changes_features():
     assert torch.equal(a, attend(q, k, v, backend=backend))
     backend.features.redraw()
     assert not torch.equal(a, attend(q, k, v, backend=backend))
+
+
+def test_nystrom_with_one_landmark_per_token_is_exact_softmax():
+    from attnlab.attention.backends.nystrom import nystrom
+
+    q, k, v = make_qkv((2, 4, 2, 12, 12, 8, 5))
+    exact = attend(q, k, v, backend="reference")
+    out, w = attend(q, k, v, backend=nystrom(num_landmarks=12), return_weights=True)
+    torch.testing.assert_close(out, exact, atol=1e-8, rtol=1e-8)
+    torch.testing.assert_close(w @ v.repeat_interleave(2, dim=1), out)
+
+
+def test_nystrom_approximates_and_refuses_masks():
+    q, k, v = (t * 0.3 for t in make_qkv((1, 2, 2, 256, 256, 16, 16)))
+    exact = attend(q, k, v, backend="reference")
+    err = (attend(q, k, v, backend="nystrom") - exact).abs().mean()
+    assert err < 0.1 * exact.abs().mean()
+    with pytest.raises(ValueError, match="mask"):
+        attend(q, k, v, mask=masks.causal(), backend="nystrom")

@@ -50,6 +50,7 @@ CASES: dict[str, tuple[str, Callable]] = {
         "Performer FAVOR+, 256 orthogonal positive features",
         lambda q, k, v: attend(q, k, v, backend="performer"),
     ),
+    "nystrom": ("Nyström attention, 64 landmarks", lambda q, k, v: attend(q, k, v, backend="nystrom")),
 }
 
 

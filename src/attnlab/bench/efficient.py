@@ -2,8 +2,8 @@
 
 For N in 1k..16k (B=1, H=8, d=64, float32), forward and forward+backward: dense SDPA, chunked (dense),
 SDPA with a dense sliding-window mask, local attention (chunked, w=256, empty tiles skipped),
-block-sparse, linear attention and Performer; the ratio of each to dense SDPA, and the crossover N from
-which each is faster than dense SDPA.
+block-sparse, linear attention, Performer and Nyström; the ratio of each to dense SDPA, and the
+crossover N from which each is faster than dense SDPA.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import argparse
 
 from attnlab.bench.runner import add_common_arguments, run_cells
 
-CASES = ["torch-sdpa", "chunked", "sdpa-local", "local", "block-sparse", "linear", "performer"]
+CASES = ["torch-sdpa", "chunked", "sdpa-local", "local", "block-sparse", "linear", "performer", "nystrom"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

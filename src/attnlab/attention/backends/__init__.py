@@ -80,7 +80,7 @@ def always(_request: Request) -> str | None:
 
 
 def _register_builtin() -> None:
-    from . import chunked, flex, linear, performer, reference, sdpa
+    from . import chunked, flex, linear, nystrom, performer, reference, sdpa
 
     for backend in (
         Backend(
@@ -116,6 +116,7 @@ def _register_builtin() -> None:
             weights=linear.linear_weights,
         ),
         performer.performer(),
+        nystrom.nystrom(),
     ):
         register_backend(backend)
 
