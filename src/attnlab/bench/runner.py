@@ -57,7 +57,8 @@ def run_cells(cells: list[tuple[int, str, str]], args: argparse.Namespace, basel
             )
         results[(n, case, mode)] = row
         mb = f", {row['mb']:.0f} MiB" if row.get("mb") is not None else ""
-        tqdm.write(f"  N={n} {mode} {case}: {row['ms']:.1f} ms{mb}")  # partial results survive an interruption
+        # Each cell is printed as soon as it is measured, so partial results survive an interruption.
+        tqdm.write(f"  N={n} {mode} {case}: {row['ms']:.1f} ms{mb}")
     print(format_table(results, args, peak, baseline))
     return results
 
