@@ -1,0 +1,44 @@
+"""Attention layers built on the engine: multi-head attention (GQA, RoPE/ALiBi/T5/Shaw positions, KV
+cache), the alignment functions of RNN attention, feed-forward networks and residual blocks."""
+
+from .alignment import (
+    SCORES,
+    AdditiveScore,
+    ConcatScore,
+    CosineScore,
+    DotScore,
+    GeneralScore,
+    LocationScore,
+    ScaledDotScore,
+    align,
+    make_score,
+)
+from .blocks import Residual, TransformerBlock
+from .feedforward import FeedForward
+from .kv_cache import KVCache, LayerCache, new_caches, reorder_caches
+from .multihead import ATTENTION_POSITIONS, MultiHeadAttention, masks_from_torch
+from .relative import ShawRelativePositions
+
+__all__ = [
+    "ATTENTION_POSITIONS",
+    "SCORES",
+    "AdditiveScore",
+    "ConcatScore",
+    "CosineScore",
+    "DotScore",
+    "FeedForward",
+    "GeneralScore",
+    "KVCache",
+    "LayerCache",
+    "LocationScore",
+    "MultiHeadAttention",
+    "Residual",
+    "ScaledDotScore",
+    "ShawRelativePositions",
+    "TransformerBlock",
+    "align",
+    "make_score",
+    "masks_from_torch",
+    "new_caches",
+    "reorder_caches",
+]

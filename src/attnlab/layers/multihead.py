@@ -1,0 +1,258 @@
+"""Multi-head attention (Vaswani et al., 2017, sec. 3.2.2) on top of the engine.
+
+    head_h = Attention(x W^Q_h, m W^K_h, m W^V_h),   MHA(x, m) = Concat(head_1..head_H) W^O
+
+with grouped-query attention (Ainslie et al., 2023; ``num_kv_heads < num_heads``, MQA when it is 1),
+any engine mask / score mod / backend, the position schemes that act inside attention (RoPE, ALiBi,
+T5 bias, Shaw relative positions) and a KV cache for incremental decoding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ..attention import attend, mods, positions
+from ..attention.backends import Backend
+from ..attention.masks import Mask
+from ..attention.mods import ScoreMod, as_score_mod
+from .kv_cache import KVCache
+from .relative import ShawRelativePositions
+
+ATTENTION_POSITIONS = ("none", "rope", "alibi", "t5", "shaw")
+
+
+class MultiHeadAttention(nn.Module):
+    """Self or cross multi-head attention through :func:`attnlab.attention.attend`.
+
+    Args:
+        d_model: model width (queries' feature size and the output size).
+        num_heads: query heads; ``d_model`` must be divisible by it (head_dim = d_model / num_heads).
+        num_kv_heads: key/value heads (GQA); default ``num_heads``; must divide ``num_heads``.
+        kdim, vdim: feature sizes of keys and values in cross attention (default ``d_model``).
+        bias: biases in the projections.
+        dropout: dropout on the attention weights (training only).
+        position: ``"none"``, ``"rope"`` (Su et al., 2021), ``"alibi"`` (Press et al., 2022), ``"t5"``
+            (Raffel et al., 2020) or ``"shaw"`` (Shaw et al., 2018); use them for self-attention.
+        causal: the layer is used causally; ALiBi then uses its one-sided form and the T5 bias its
+            unidirectional buckets.
+        max_relative_position: Shaw's clipping distance ``k``.
+        t5_num_buckets, t5_max_distance: T5 bias buckets.
+        backend: the engine backend (``"auto"``, a name, or a :class:`Backend`). With
+            ``position="shaw"`` the layer computes attention itself (the relative terms need q and the
+            weights), materialising the score matrix; ``backend`` is then unused.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        num_heads: int,
+        num_kv_heads: int | None = None,
+        *,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        bias: bool = True,
+        dropout: float = 0.0,
+        position: str = "none",
+        causal: bool = False,
+        max_relative_position: int = 16,
+        t5_num_buckets: int = 32,
+        t5_max_distance: int = 128,
+        rope_base: float = 10000.0,
+        backend: str | Backend = "auto",
+    ) -> None:
+        super().__init__()
+        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        if not isinstance(num_heads, int) or num_heads < 1:
+            raise ValueError(f"num_heads: expected an int >= 1, got {num_heads!r}")
+        if d_model % num_heads:
+            raise ValueError(f"d_model: {d_model} is not divisible by num_heads={num_heads}")
+        if num_kv_heads < 1 or num_heads % num_kv_heads:
+            raise ValueError(f"num_kv_heads: {num_kv_heads} must divide num_heads={num_heads}")
+        if position not in ATTENTION_POSITIONS:
+            raise ValueError(f"position: unknown scheme {position!r}; expected one of {ATTENTION_POSITIONS}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a float in [0, 1), got {dropout!r}")
+        self.d_model, self.num_heads, self.num_kv_heads = d_model, num_heads, num_kv_heads
+        self.head_dim = d_model // num_heads
+        if position == "rope" and self.head_dim % 2:
+            raise ValueError(
+                f"position='rope' needs an even head_dim, got d_model/num_heads = {self.head_dim}"
+            )
+        self.dropout, self.position, self.causal = dropout, position, causal
+        self.backend, self.rope_base = backend, rope_base
+        kv_width = num_kv_heads * self.head_dim
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(kdim or d_model, kv_width, bias=bias)
+        self.v_proj = nn.Linear(vdim or d_model, kv_width, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.t5 = (
+            mods.T5RelativeBias(num_heads, t5_num_buckets, t5_max_distance, not causal)
+            if position == "t5"
+            else None
+        )
+        self.shaw = (
+            ShawRelativePositions(self.head_dim, max_relative_position) if position == "shaw" else None
+        )
+        self._alibi = mods.alibi(num_heads, symmetric=not causal) if position == "alibi" else None
+
+    def position_mod(self) -> ScoreMod | None:
+        """The score mod of this layer's position scheme (ALiBi or T5), if any."""
+        if self._alibi is not None:
+            return self._alibi
+        return mods.t5_bias(self.t5) if self.t5 is not None else None
+
+    def _split(self, x: Tensor, heads: int) -> Tensor:
+        b, l, _ = x.shape
+        return x.view(b, l, heads, self.head_dim).transpose(1, 2)  # (B, H, L, D)
+
+    def forward(
+        self,
+        query: Tensor,
+        key: Tensor | None = None,
+        value: Tensor | None = None,
+        *,
+        mask: Mask | Tensor | None = None,
+        score_mod=None,
+        cache: KVCache | None = None,
+        need_weights: bool = False,
+        average_weights: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Attend from ``query (B, Lq, d_model)`` to ``key``/``value (B, Lk, kdim/vdim)``.
+
+        ``key=None`` means self-attention (``value`` defaults to ``key``). With a ``cache``,
+        self-attention appends the new keys/values and attends over everything cached (RoPE uses the
+        cached length as offset); cross-attention projects the memory once and reuses it.
+        ``mask`` is an engine :class:`Mask` or a bool tensor (True = may attend) over ``(Lq, Lk_total)``.
+
+        Returns ``(out (B, Lq, d_model), weights)``; weights are ``(B, H, Lq, Lk)`` (or averaged over
+        heads ``(B, Lq, Lk)`` with ``average_weights``) when ``need_weights``, else None.
+        """
+        if query.dim() != 3 or query.shape[-1] != self.d_model:
+            raise ValueError(f"query: expected (B, Lq, {self.d_model}), got {tuple(query.shape)}")
+        self_attention = key is None
+        key = query if key is None else key
+        value = key if value is None else value
+        q = self._split(self.q_proj(query), self.num_heads)  # (B, H, Lq, D)
+        offset = cache.length if (cache is not None and self_attention) else 0
+        if cache is not None and not self_attention and cache.length:
+            k, v = cache.k, cache.v  # memory already projected at the first step
+        else:
+            k = self._split(self.k_proj(key), self.num_kv_heads)  # (B, Hkv, Lk, D)
+            v = self._split(self.v_proj(value), self.num_kv_heads)  # (B, Hkv, Lk, D)
+            if self.position == "rope":
+                q = positions.rope(q, offset=offset, base=self.rope_base)
+                k = positions.rope(k, offset=offset, base=self.rope_base)
+            if cache is not None and self_attention:
+                k, v = cache.append(k, v)
+            elif cache is not None:
+                cache.k, cache.v = k, v
+        mod = self.position_mod()
+        user_mod = as_score_mod(score_mod)
+        if user_mod is not None:
+            mod = user_mod if mod is None else mods.compose(mod, user_mod)
+        dropout_p = self.dropout if self.training else 0.0
+        if self.shaw is not None:
+            m = Mask.from_tensor(mask) if isinstance(mask, Tensor) else mask
+            out, weights = self.shaw(q, k, v, mask=m, score_mod=mod, dropout_p=dropout_p)
+        else:
+            res = attend(
+                q, k, v, mask=mask, score_mod=mod, dropout_p=dropout_p, backend=self.backend,
+                return_weights=need_weights,
+            )  # fmt: skip
+            out, weights = res if need_weights else (res, None)
+        b, _, lq, _ = out.shape
+        out = self.out_proj(out.transpose(1, 2).reshape(b, lq, self.d_model))  # (B, Lq, d_model)
+        if not need_weights:
+            return out, None
+        return out, (weights.mean(dim=1) if average_weights else weights)
+
+    @classmethod
+    def from_torch(cls, m: nn.MultiheadAttention, backend: str | Backend = "auto") -> MultiHeadAttention:
+        """Build a layer computing the same function as ``torch.nn.MultiheadAttention(batch_first=True)``.
+
+        Projection weights and biases are copied (``in_proj_weight`` or the separate
+        ``q/k/v_proj_weight`` when ``kdim``/``vdim`` differ from ``embed_dim``). Convert torch's masks
+        with :func:`masks_from_torch`. ``add_bias_kv`` and ``add_zero_attn`` are not supported.
+        """
+        if not isinstance(m, nn.MultiheadAttention):
+            raise ValueError(f"m: expected a torch.nn.MultiheadAttention, got {type(m).__name__}")
+        if not m.batch_first:
+            raise ValueError("m: expected batch_first=True (attnlab layers take (B, L, d_model))")
+        if m.bias_k is not None or m.add_zero_attn:
+            raise ValueError("m: add_bias_kv and add_zero_attn have no equivalent in MultiHeadAttention")
+        has_bias = m.in_proj_bias is not None
+        layer = cls(
+            m.embed_dim,
+            m.num_heads,
+            kdim=m.kdim,
+            vdim=m.vdim,
+            bias=has_bias,
+            dropout=m.dropout,
+            backend=backend,
+        )
+        e = m.embed_dim
+        with torch.no_grad():
+            if m.in_proj_weight is not None:
+                wq, wk, wv = m.in_proj_weight.split(e, dim=0)  # each (E, E)
+            else:
+                wq, wk, wv = m.q_proj_weight, m.k_proj_weight, m.v_proj_weight
+            layer.q_proj.weight.copy_(wq)
+            layer.k_proj.weight.copy_(wk)
+            layer.v_proj.weight.copy_(wv)
+            layer.out_proj.weight.copy_(m.out_proj.weight)
+            if has_bias:
+                bq, bk, bv = m.in_proj_bias.split(e)
+                layer.q_proj.bias.copy_(bq)
+                layer.k_proj.bias.copy_(bk)
+                layer.v_proj.bias.copy_(bv)
+                layer.out_proj.bias.copy_(m.out_proj.bias)
+        return layer.to(m.out_proj.weight.dtype)
+
+
+def masks_from_torch(
+    attn_mask: Tensor | None = None,
+    key_padding_mask: Tensor | None = None,
+    num_heads: int = 1,
+) -> tuple[Tensor | None, ScoreMod | None]:
+    """Translate ``torch.nn.MultiheadAttention`` masks to the engine's ``(mask, score_mod)``.
+
+    torch's bool masks mark positions that may NOT be attended (True = hidden); the engine's mark
+    those that may (True = visible), so bool masks are negated. Float masks are additive and become
+    an additive score mod. ``attn_mask`` is ``(Lq, Lk)`` or ``(B * num_heads, Lq, Lk)``;
+    ``key_padding_mask`` is ``(B, Lk)``.
+    """
+    visible, bias = None, None
+
+    def as4d(t: Tensor, name: str) -> Tensor:
+        if name == "key_padding_mask":
+            if t.dim() != 2:
+                raise ValueError(f"key_padding_mask: expected (B, Lk), got {tuple(t.shape)}")
+            return t[:, None, None, :]  # (B, 1, 1, Lk)
+        if t.dim() == 2:
+            return t[None, None]  # (1, 1, Lq, Lk)
+        if t.dim() == 3 and t.shape[0] % num_heads == 0:
+            return t.view(t.shape[0] // num_heads, num_heads, *t.shape[1:])  # (B, H, Lq, Lk)
+        raise ValueError(f"attn_mask: expected (Lq, Lk) or (B * num_heads, Lq, Lk), got {tuple(t.shape)}")
+
+    for name, t in (("attn_mask", attn_mask), ("key_padding_mask", key_padding_mask)):
+        if t is None:
+            continue
+        t4 = as4d(t, name)
+        if t4.dtype == torch.bool:
+            visible = ~t4 if visible is None else visible & ~t4
+        elif t4.is_floating_point():
+            bias = t4 if bias is None else bias + t4
+        else:
+            raise ValueError(f"{name}: expected a bool or float tensor, got {t.dtype}")
+    mod = None
+    if bias is not None:
+        table = bias
+
+        def add_bias(s, b, h, q, kv):
+            lim = [n - 1 for n in table.shape]
+            idx = (b.clamp(max=lim[0]), h.clamp(max=lim[1]), q.clamp(max=lim[2]), kv.clamp(max=lim[3]))
+            return s + table[idx].to(s.dtype)
+
+        mod = mods.from_fn(add_bias, "torch float mask", additive=True)
+    return visible, mod

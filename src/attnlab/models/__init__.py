@@ -1,0 +1,57 @@
+"""Models built on the attention layers: RNN encoder-decoders (none / Bahdanau / Luong / local-p),
+Transformer encoder, encoder-decoder, decoder-only LM, classifier and ViT; dataclass configs saved as
+JSON with safetensors weights; a registry from names to builders."""
+
+from .beam import beam_search
+from .classifier import AttentionPooling, TransformerClassifier
+from .config import (
+    POSITIONS,
+    RNNSeq2SeqConfig,
+    TransformerConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    load_model,
+    save_config,
+    save_model,
+)
+from .lm import TransformerLM, filter_logits, sample_next
+from .registry import build_model, create_model, list_models
+from .rnn_seq2seq import RNNSeq2Seq
+from .transformer import (
+    Embedder,
+    TransformerDecoder,
+    TransformerEncoder,
+    TransformerSeq2Seq,
+    TransformerStack,
+)
+from .vit import PatchEmbedding, VisionTransformer
+
+__all__ = [
+    "POSITIONS",
+    "AttentionPooling",
+    "Embedder",
+    "PatchEmbedding",
+    "RNNSeq2Seq",
+    "RNNSeq2SeqConfig",
+    "TransformerClassifier",
+    "TransformerConfig",
+    "TransformerDecoder",
+    "TransformerEncoder",
+    "TransformerLM",
+    "TransformerSeq2Seq",
+    "TransformerStack",
+    "VisionTransformer",
+    "beam_search",
+    "build_model",
+    "config_from_dict",
+    "config_to_dict",
+    "create_model",
+    "filter_logits",
+    "list_models",
+    "load_config",
+    "load_model",
+    "sample_next",
+    "save_config",
+    "save_model",
+]
