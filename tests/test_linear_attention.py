@@ -159,3 +159,32 @@ def test_nystrom_approximates_and_refuses_masks():
     assert err < 0.1 * exact.abs().mean()
     with pytest.raises(ValueError, match="mask"):
         attend(q, k, v, mask=masks.causal(), backend="nystrom")
+
+
+def test_int8_scores_equal_exact_attention_on_dequantised_inputs():
+    from attnlab.attention.backends.int8 import quantize_int8
+
+    q, k, v = make_qkv((2, 4, 2, 19, 23, 16, 8), torch.float32)
+    mask = masks.causal() & masks.padding(torch.tensor([23, 11]))
+    out = attend(q, k, v, mask=mask, score_mod=mods.alibi(4), backend="int8")
+    scale = 1 / 4  # 1/sqrt(16)
+    q_q, q_s = quantize_int8(q * scale)
+    k_q, k_s = quantize_int8(k)
+    oracle = attend(
+        (q_q * q_s).double(),
+        (k_q * k_s).double(),
+        v.double(),
+        mask=mask,
+        score_mod=mods.alibi(4),
+        scale=1.0,
+        backend="reference",
+    )
+    torch.testing.assert_close(out.double(), oracle, atol=1e-5, rtol=1e-5)
+    exact = attend(q, k, v, mask=mask, score_mod=mods.alibi(4), backend="reference")
+    assert (out - exact).abs().max() < 0.05  # int8 rounding of q and k: a small, bounded change
+
+
+def test_int8_refuses_training():
+    q, k, v = make_qkv((1, 2, 2, 4, 4, 4, 4), torch.float32, requires_grad=True)
+    with pytest.raises(ValueError, match="int8"):
+        attend(q, k, v, backend="int8")

@@ -51,6 +51,7 @@ CASES: dict[str, tuple[str, Callable]] = {
         lambda q, k, v: attend(q, k, v, backend="performer"),
     ),
     "nystrom": ("Nyström attention, 64 landmarks", lambda q, k, v: attend(q, k, v, backend="nystrom")),
+    "int8": ("int8 queries/keys, integer QK^T (dense)", lambda q, k, v: attend(q, k, v, backend="int8")),
 }
 
 

@@ -2,7 +2,7 @@
 
 For N in 1k..16k (B=1, H=8, d=64, float32), forward and forward+backward: dense SDPA, chunked (dense),
 SDPA with a dense sliding-window mask, local attention (chunked, w=256, empty tiles skipped),
-block-sparse, linear attention, Performer and Nyström; the ratio of each to dense SDPA, and the
+block-sparse, linear attention, Performer, Nyström and int8 scores; the ratio of each to dense SDPA, and the
 crossover N from which each is faster than dense SDPA.
 """
 
@@ -12,7 +12,18 @@ import argparse
 
 from attnlab.bench.runner import add_common_arguments, run_cells
 
-CASES = ["torch-sdpa", "chunked", "sdpa-local", "local", "block-sparse", "linear", "performer", "nystrom"]
+CASES = [
+    "torch-sdpa",
+    "chunked",
+    "sdpa-local",
+    "local",
+    "block-sparse",
+    "linear",
+    "performer",
+    "nystrom",
+    "int8",
+]
+INFERENCE_ONLY = {"int8"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,7 +42,13 @@ def crossovers(results: dict, baseline: str = "torch-sdpa") -> dict[tuple[str, s
 
 def run(args: argparse.Namespace) -> int:
     modes = ["fwd"] if args.no_backward else ["fwd", "fwd+bwd"]
-    cells = [(n, case, mode) for n in args.sizes for case in CASES for mode in modes]
+    cells = [
+        (n, case, mode)
+        for n in args.sizes
+        for case in CASES
+        for mode in modes
+        if not (case in INFERENCE_ONLY and mode == "fwd+bwd")
+    ]
     results = run_cells(cells, args, baseline="torch-sdpa")
     print("\ncrossover (smallest N from which the case beats dense SDPA):")
     for (case, mode), n in sorted(crossovers(results).items()):

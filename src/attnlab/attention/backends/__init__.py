@@ -80,7 +80,7 @@ def always(_request: Request) -> str | None:
 
 
 def _register_builtin() -> None:
-    from . import chunked, flex, linear, nystrom, performer, reference, sdpa
+    from . import chunked, flex, int8, linear, nystrom, performer, reference, sdpa
 
     for backend in (
         Backend(
@@ -117,6 +117,15 @@ def _register_builtin() -> None:
         ),
         performer.performer(),
         nystrom.nystrom(),
+        Backend(
+            "int8",
+            int8.int8_backend,
+            int8.check,
+            "int8 queries and keys, integer QK^T, float softmax; inference only, approximate",
+            exact=False,
+            trains=False,
+            weights=int8.int8_weights,
+        ),
     ):
         register_backend(backend)
 
