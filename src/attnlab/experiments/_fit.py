@@ -26,6 +26,18 @@ class FitLog:
     examples_per_s: float = 0.0
 
 
+def batch_size(batch) -> int:
+    """Examples in a batch: a tuple/list (first item), a dict (first tensor) or an object with len."""
+    first = (
+        next(iter(batch.values()))
+        if isinstance(batch, dict)
+        else batch[0]
+        if isinstance(batch, (tuple, list))
+        else batch
+    )
+    return len(first)
+
+
 def fit(
     model: nn.Module,
     batch_fn: Callable[[int], tuple],
@@ -60,7 +72,7 @@ def fit(
         opt.step()
         sched.step()
         log.losses.append(loss.item())
-        examples += len(batch[0])
+        examples += batch_size(batch)
         log.steps = step + 1
         if step % 10 == 0:
             bar.set_postfix(loss=f"{log.losses[-1]:.3f}")
