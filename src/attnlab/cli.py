@@ -142,8 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_optional_commands(sub) -> None:
     """Commands contributed by other parts of the package (each module exposes ``add_parser``)."""
     from attnlab.data import cli as data_cli
+    from attnlab.training import cli as training_cli
 
     data_cli.add_parser(sub)
+    training_cli.add_parser(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

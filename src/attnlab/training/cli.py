@@ -1,0 +1,165 @@
+"""``attnlab train TASK --model MODEL``: train a model family on a task with the full trainer.
+
+The top-level CLI registers this with ``attnlab.training.cli.add_parser(subparsers)``; the command
+sets ``func=run``. ``--nproc N`` relaunches the same command under torchrun in N processes (data
+parallel, gloo on CPU / nccl on GPU); ``--resume`` continues from the newest checkpoint in ``--out``.
+Each checkpoint holds ``recipe.json`` (task, tokenizer, labels) beside the weights, so the model can
+be rebuilt and evaluated later without the training command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from .config import SCHEDULES, TrainConfig
+
+# (flag, TrainConfig field or None, type, help): one table drives the parser, the config and the
+# command line handed to torchrun's workers, so the three cannot drift apart.
+_OPTIONS = [
+    ("--out", "out_dir", str, "run folder: checkpoints, metrics.jsonl (default runs/TASK-MODEL)"),
+    ("--steps", "max_steps", int, "optimiser updates (default 1000)"),
+    ("--batch-size", "batch_size", int, "global batch, split over processes (default 32)"),
+    ("--lr", "lr", float, "peak learning rate (default 3e-4)"),
+    ("--weight-decay", "weight_decay", float, "AdamW weight decay on matrices (default 0.01)"),
+    ("--warmup", "warmup_steps", int, "linear warmup steps (default 0)"),
+    ("--schedule", "schedule", str, f"one of {', '.join(SCHEDULES)} (default cosine)"),
+    ("--grad-clip", "grad_clip", float, "max gradient norm, 0 = off (default 1.0)"),
+    ("--label-smoothing", "label_smoothing", float, "label smoothing (default 0)"),
+    ("--eval-every", "eval_every", int, "evaluate every k steps (default: only at the end)"),
+    ("--metric", "metric", str, "evaluation metric for best/ and early stopping (default loss)"),
+    ("--mode", "mode", str, "min or max: which direction of --metric is better (default min)"),
+    ("--patience", "early_stopping_patience", int, "stop after this many evaluations without gain"),
+    ("--checkpoint-every", "checkpoint_every", int, "checkpoint every k steps (default: at the end)"),
+    ("--seed", "seed", int, "seed of data, initialisation and dropout (default 0)"),
+    ("--device", "device", str, "auto, cpu or cuda (default auto)"),
+    ("--config", None, str, "a TrainConfig JSON file; other options override its fields"),
+    ("--train-size", None, int, "training examples generated for the recipe (default 2000)"),
+    ("--eval-size", None, int, "held-out examples per evaluation (default 200)"),
+    ("--nproc", None, int, "processes for data-parallel training via torchrun (default 1)"),
+]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``train``."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a model on a task (checkpoints, resume, early stopping, --nproc for DDP)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("task", help="a task or dataset name (see `attnlab data list`)")
+    p.add_argument("--model", required=True, help="model family, e.g. transformer-lm, rnn-seq2seq")
+    for flag, _, kind, text in _OPTIONS:
+        p.add_argument(flag, type=kind, default=None, help=text)
+    p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE", help="task parameter")
+    p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="model config field")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def _pairs(items: list[str], what: str) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{what}: expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def _worker_argv(args: argparse.Namespace) -> list[str]:
+    """The same command without ``--nproc``, for each torchrun worker."""
+    argv = ["train", args.task, "--model", args.model]
+    for flag, _, _, _ in _OPTIONS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None and flag != "--nproc":
+            argv += [flag, str(value)]
+    for item in args.param:
+        argv += ["--param", item]
+    for item in args.model_arg:
+        argv += ["--model-arg", item]
+    return argv + (["--resume"] if args.resume else []) + (["--quiet"] if args.quiet else [])
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig: defaults, then ``--config`` file, then explicit options."""
+    base = TrainConfig.load(args.config).to_dict() if args.config else {}
+    for flag, name, _, _ in _OPTIONS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if name is not None and value is not None:
+            base[name] = value
+    base.setdefault("out_dir", f"runs/{args.task}-{args.model}")
+    return TrainConfig.from_dict(base)
+
+
+class RecipeTask:
+    """A recipe (``attnlab.recipes.Recipe``) as the trainer's Task: batches, loss, evaluation."""
+
+    def __init__(self, recipe, eval_size: int = 200):
+        self.recipe, self.eval_size = recipe, eval_size
+
+    def batch(self, step: int, batch_size: int):
+        return self.recipe.batch(step, batch_size)
+
+    def loss(self, model, batch, label_smoothing: float = 0.0):
+        return self.recipe.loss(model, batch, label_smoothing)
+
+    def evaluate(self, model) -> dict:
+        return self.recipe.evaluate(model, n=self.eval_size)
+
+    def tokens(self, batch) -> int:
+        """Real target tokens (padding and prompts excluded), or examples for classifiers."""
+        return int((batch["target"] != -100).sum()) if "target" in batch else len(batch["labels"])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train (or relaunch under torchrun); prints where the results are."""
+    from . import distributed as D
+
+    nproc = args.nproc or 1
+    if nproc > 1 and not D.in_torchrun():
+        return D.launch(nproc, _worker_argv(args), module="attnlab.cli")
+    from attnlab.recipes import Recipe
+
+    from .seed import seed_everything
+    from .trainer import Trainer
+
+    config = build_config(args)
+    seed_everything(config.seed)  # the recipe's data and the model's initial weights
+    recipe = Recipe.create(
+        args.task,
+        args.model,
+        seed=config.seed,
+        train_size=args.train_size or 2000,
+        **_pairs(args.param, "--param"),
+    )
+    model = recipe.build_model(**_pairs(args.model_arg, "--model-arg"))
+
+    recipe_json = json.dumps(recipe.to_dict(), ensure_ascii=False, indent=1)
+    trainer = Trainer(
+        model,
+        RecipeTask(recipe, args.eval_size or 200),
+        config,
+        resume=args.resume,
+        quiet=args.quiet,
+        extra_files={"recipe.json": recipe_json},
+    )
+    try:
+        result = trainer.fit()
+    finally:
+        D.teardown()
+    if trainer.info.is_main:
+        best = (
+            f", best {config.metric} {result.best_metric:.4g} at step {result.best_step}"
+            if result.best_step
+            else ""
+        )
+        stop = " (early stop)" if result.stopped_early else ""
+        where = f"checkpoints in {config.out_dir}"
+        print(f"trained {result.step} steps{stop} in {result.seconds:.1f} s{best}; {where}")
+    return 0
