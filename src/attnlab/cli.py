@@ -142,10 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_optional_commands(sub) -> None:
     """Commands contributed by other parts of the package (each module exposes ``add_parser``)."""
     from attnlab.data import cli as data_cli
+    from attnlab.inference import add_parsers as add_inference_parsers
     from attnlab.training import cli as training_cli
 
     data_cli.add_parser(sub)
     training_cli.add_parser(sub)
+    add_inference_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
