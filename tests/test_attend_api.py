@@ -155,7 +155,9 @@ def test_auto_picks_sdpa_for_dense_and_chunked_for_sparse_or_general_mods():
 
     assert pick() == "sdpa"
     assert pick(mask=masks.causal()) == "sdpa"
-    assert pick(score_mod=mods.alibi(2)) == "sdpa"
+    small = torch.zeros(1, 2, 1024, 8)  # a 2 x 1024^2 bias (8 MiB) is cheap to materialise for SDPA
+    assert choose_backend(make_request(small, small, small, None, mods.alibi(2), None, 0.0)) == "sdpa"
+    assert pick(score_mod=mods.alibi(2)) == "chunked"  # 2 x 4096^2 (128 MiB) is not
     assert pick(mask=masks.sliding_window(128)) == "chunked"
     assert pick(score_mod=mods.softcap(20.0)) == "chunked"
     assert "flex" in BACKENDS and pick(score_mod=mods.softcap(20.0)) != "flex"  # never on CPU

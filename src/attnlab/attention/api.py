@@ -24,6 +24,8 @@ from .mods import ScoreMod, as_score_mod
 # the (query block, key block) tiles and the problem is large enough for the skipping to pay off.
 SPARSE_TILE_SHARE = 0.5
 SPARSE_MIN_KEYS = 1024
+# Largest dense float bias (elements) auto lets SDPA materialise for an additive score mod (64 MiB fp32).
+DENSE_BIAS_LIMIT = 2**24
 
 
 def attend(
@@ -85,7 +87,11 @@ def attend(
 
 def choose_backend(req: Request) -> str:
     """The fastest exact backend that supports ``req`` (the rule ``backend="auto"`` follows)."""
-    general_mod = req.score_mod is not None and not req.score_mod.additive
+    # SDPA takes an additive mod only as a dense float bias (B|1, H, Lq, Lk): past a size, building it
+    # costs more than the tiles that compute the mod on the fly, and it is quadratic memory.
+    general_mod = req.score_mod is not None and (
+        not req.score_mod.additive or req.q_heads * req.q_len * req.kv_len > DENSE_BIAS_LIMIT
+    )
     if req.device.type == "cuda":
         if (general_mod or _mostly_empty(req)) and BACKENDS["flex"].check(req) is None:
             return "flex"
