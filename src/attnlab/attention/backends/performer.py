@@ -7,11 +7,13 @@ that ``phi(q)·phi(k)`` is an unbiased estimate of ``exp(s q·k)``. Linear in N 
 
 ``performer(num_features, kind, orthogonal, seed)`` returns a :class:`Backend` with a fixed projection;
 call :meth:`PerformerFeatures.redraw` (or build a new backend) to redraw features, as the paper does
-periodically during training. The registered ``"performer"`` backend uses 256 orthogonal positive
-features drawn with seed 0 for each head dimension it meets.
+periodically during training. The registered ``"performer"`` backend uses ``m = d·ln d`` orthogonal
+positive features (the paper's choice; 266 for d = 64) drawn with seed 0 for each head dimension d.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -25,20 +27,24 @@ class PerformerFeatures:
     """Holds the random projection ``W (m, d)`` per head dimension and maps q, k to features."""
 
     def __init__(
-        self, num_features: int = 256, kind: str = "positive", orthogonal: bool = True, seed: int = 0
+        self, num_features: int | None = None, kind: str = "positive", orthogonal: bool = True, seed: int = 0
     ):
         if kind not in ("positive", "trig"):
             raise ValueError(f"kind: expected 'positive' or 'trig', got {kind!r}")
-        if num_features < 1:
-            raise ValueError(f"num_features: expected >= 1, got {num_features}")
+        if num_features is not None and num_features < 1:
+            raise ValueError(f"num_features: expected >= 1 or None, got {num_features}")
         self.num_features, self.kind, self.orthogonal = num_features, kind, orthogonal
         self.generator = torch.Generator().manual_seed(seed)
         self._w: dict[int, Tensor] = {}
 
+    def features_for(self, dim: int) -> int:
+        """``num_features``, or the paper's ``m = d·ln d`` (Theorem 4: m = Θ(d log d)) when None."""
+        return self.num_features or max(8, round(dim * math.log(dim)))
+
     def projection(self, dim: int) -> Tensor:
         if dim not in self._w:
             self._w[dim] = random_projection(
-                self.num_features, dim, self.orthogonal, self.generator, dtype=torch.float64
+                self.features_for(dim), dim, self.orthogonal, self.generator, dtype=torch.float64
             )
         return self._w[dim]
 
@@ -55,7 +61,7 @@ class PerformerFeatures:
 
 
 def performer(
-    num_features: int = 256,
+    num_features: int | None = None,
     kind: str = "positive",
     orthogonal: bool = True,
     seed: int = 0,
@@ -68,7 +74,7 @@ def performer(
         name,
         fn,
         check,
-        f"Performer FAVOR+ ({num_features} {kind} features"
+        f"Performer FAVOR+ ({num_features or 'd·ln d'} {kind} features"
         f"{', orthogonal' if orthogonal else ''}); O(N), approximates softmax",
         exact=False,
         weights=weights,
