@@ -42,6 +42,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"\n{title}:")
         for name, obj in table.items():
             print(f"  {name:<15} {first_line(obj)}")
+    from attnlab.models import list_models
+    from attnlab.recipes import FAMILIES
+
+    print(f"\nModels (attnlab.models.create_model(NAME); `attnlab train` takes {', '.join(FAMILIES)}):")
+    for name, text in list_models().items():
+        print(f"  {name:<23} {text}")
+    print("\nTasks and datasets: attnlab data list")
     return 0
 
 
@@ -169,6 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `attnlab list | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # a bug: say so plainly, keep the traceback one variable away
         if os.environ.get("ATTNLAB_DEBUG"):
             raise
