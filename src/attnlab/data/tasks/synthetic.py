@@ -19,46 +19,37 @@ def _check_common(n: int, vocab_size: int, offset: int) -> None:
     check_int("offset", offset, 0)
 
 
-def copy(
-    n: int, *, seed: int = 0, split: str = "train", length=(5, 20), vocab_size: int = 10, offset: int = 0
-) -> list[Example]:
-    """Copy: the target equals the input. The distance from an input symbol to its copy is ``length``."""
+def _transform_task(name, transform, n, seed, split, length, vocab_size, offset) -> list[Example]:
+    """Random symbol sequences and ``transform(src)`` as the target (copy, reverse and sort)."""
     _check_common(n, vocab_size, offset)
     lo, hi = check_range("length", length, 1)
     rng = task_rng(seed, split)
     out = []
     for _ in range(n):
         src = _symbols(rng, rng.randint(lo, hi), vocab_size, offset)
-        out.append(Example(src, list(src), {"task": "copy", "length": len(src)}))
+        out.append(Example(src, transform(src), {"task": name, "length": len(src)}))
     return out
+
+
+def copy(
+    n: int, *, seed: int = 0, split: str = "train", length=(5, 20), vocab_size: int = 10, offset: int = 0
+) -> list[Example]:
+    """Copy: the target equals the input. The distance from an input symbol to its copy is ``length``."""
+    return _transform_task("copy", list, n, seed, split, length, vocab_size, offset)
 
 
 def reverse(
     n: int, *, seed: int = 0, split: str = "train", length=(5, 20), vocab_size: int = 10, offset: int = 0
 ) -> list[Example]:
     """Reverse: the target is the input backwards (output ``i`` depends on input ``L - 1 - i``)."""
-    _check_common(n, vocab_size, offset)
-    lo, hi = check_range("length", length, 1)
-    rng = task_rng(seed, split)
-    out = []
-    for _ in range(n):
-        src = _symbols(rng, rng.randint(lo, hi), vocab_size, offset)
-        out.append(Example(src, src[::-1], {"task": "reverse", "length": len(src)}))
-    return out
+    return _transform_task("reverse", lambda s: s[::-1], n, seed, split, length, vocab_size, offset)
 
 
 def sort(
     n: int, *, seed: int = 0, split: str = "train", length=(5, 20), vocab_size: int = 10, offset: int = 0
 ) -> list[Example]:
     """Sort: the target is the input in ascending order (every output may depend on every input)."""
-    _check_common(n, vocab_size, offset)
-    lo, hi = check_range("length", length, 1)
-    rng = task_rng(seed, split)
-    out = []
-    for _ in range(n):
-        src = _symbols(rng, rng.randint(lo, hi), vocab_size, offset)
-        out.append(Example(src, sorted(src), {"task": "sort", "length": len(src)}))
-    return out
+    return _transform_task("sort", sorted, n, seed, split, length, vocab_size, offset)
 
 
 def recall(
