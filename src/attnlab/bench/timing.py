@@ -58,6 +58,28 @@ def tame_malloc(threshold: int = 256 * 1024) -> bool:
         return False
 
 
+def reset_peak_rss() -> bool:
+    """Reset this process's resident high-water mark (Linux >= 4.0: ``echo 5 > /proc/self/clear_refs``)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_status_mb(field: str) -> float | None:
+    """``VmRSS`` (resident now) or ``VmHWM`` (resident peak) from /proc/self/status, in MiB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def max_rss_mb() -> float:
     """This process's peak resident memory so far (MiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
