@@ -9,7 +9,7 @@ import torch
 from tqdm import tqdm
 
 from attnlab.bench.cases import make_step
-from attnlab.bench.timing import matmul_gflops, peak_memory_mb, tame_malloc, time_ms
+from attnlab.bench.timing import matmul_gflops, peak_memory_mb, tame_malloc, time_interleaved
 
 
 def add_common_arguments(p: argparse.ArgumentParser, sizes: list[int]) -> None:
@@ -36,29 +36,37 @@ def run_cells(cells: list[tuple[int, str, str]], args: argparse.Namespace, basel
         flush=True,
     )
     results: dict[tuple, dict] = {}
-    for n, case, mode in tqdm(cells, desc="benchmark", unit="cell"):
-        step = make_step(case, n, args.heads, args.dim, mode == "fwd+bwd")
-        row = {"ms": time_ms(step, repeats=args.repeats)}
-        del step
-        if args.memory:
-            row["mb"] = peak_memory_mb(
-                [
-                    "--case",
-                    case,
-                    "--n",
-                    str(n),
-                    "--mode",
-                    mode,
-                    "--heads",
-                    str(args.heads),
-                    "--dim",
-                    str(args.dim),
-                ]
-            )
-        results[(n, case, mode)] = row
-        mb = f", {row['mb']:.0f} MiB" if row.get("mb") is not None else ""
-        # Each cell is printed as soon as it is measured, so partial results survive an interruption.
-        tqdm.write(f"  N={n} {mode} {case}: {row['ms']:.1f} ms{mb}")
+    groups: dict[tuple[int, str], list[str]] = {}  # (N, mode) -> cases, timed round-robin together
+    for n, case, mode in cells:
+        groups.setdefault((n, mode), []).append(case)
+    bar = tqdm(total=len(cells), desc="benchmark", unit="cell")
+    for (n, mode), cases in groups.items():
+        steps = {case: make_step(case, n, args.heads, args.dim, mode == "fwd+bwd") for case in cases}
+        times = time_interleaved(steps, repeats=args.repeats)
+        del steps
+        for case in cases:
+            row = {"ms": times[case]}
+            if args.memory:
+                row["mb"] = peak_memory_mb(
+                    [
+                        "--case",
+                        case,
+                        "--n",
+                        str(n),
+                        "--mode",
+                        mode,
+                        "--heads",
+                        str(args.heads),
+                        "--dim",
+                        str(args.dim),
+                    ]
+                )
+            results[(n, case, mode)] = row
+            mb = f", {row['mb']:.0f} MiB" if row.get("mb") is not None else ""
+            # Each cell is printed as soon as it is measured, so partial results survive an interruption.
+            bar.write(f"  N={n} {mode} {case}: {row['ms']:.1f} ms{mb}")
+            bar.update()
+    bar.close()
     print(format_table(results, args, peak, baseline))
     return results
 

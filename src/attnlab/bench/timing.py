@@ -16,17 +16,33 @@ import torch
 
 def time_ms(fn: Callable[[], object], repeats: int = 3, warmup: int = 1, budget_s: float = 20.0) -> float:
     """Median wall time of ``fn`` in milliseconds (fewer repeats when one call is slow)."""
-    for _ in range(warmup):
-        start = time.perf_counter()
-        fn()
-        if time.perf_counter() - start > budget_s / 2:
-            repeats = 1
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        samples.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(samples)
+    return time_interleaved({"fn": fn}, repeats, warmup, budget_s)["fn"]
+
+
+def time_interleaved(
+    fns: dict[str, Callable[[], object]], repeats: int = 3, warmup: int = 1, budget_s: float = 20.0
+) -> dict[str, float]:
+    """Median wall time (ms) of each function, timed round-robin.
+
+    Runs alternate between the functions, so a change in machine speed during the measurement (other
+    processes, frequency scaling) touches all of them alike and their ratios stay meaningful. A
+    function whose warm-up call takes over half of ``budget_s`` is timed once.
+    """
+    rounds = {}
+    for name, fn in fns.items():
+        for _ in range(warmup):
+            start = time.perf_counter()
+            fn()
+            slow = time.perf_counter() - start > budget_s / 2
+        rounds[name] = 1 if warmup and slow else repeats
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for r in range(max(rounds.values(), default=0)):
+        for name, fn in fns.items():
+            if r < rounds[name]:
+                start = time.perf_counter()
+                fn()
+                samples[name].append((time.perf_counter() - start) * 1e3)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def matmul_gflops(n: int = 2048, dtype=torch.float32) -> float:

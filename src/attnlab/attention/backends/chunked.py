@@ -36,8 +36,12 @@ Plan = list[tuple[int, int, list[tuple[int, int, int]]]]
 
 def default_blocks(req: Request) -> tuple[int, int]:
     """Tile sizes: large key tiles amortise Python overhead on dense work; structured masks get
-    square tiles so that empty ones can be skipped at a finer grain."""
+    square tiles so that empty ones can be skipped at a finer grain, and block-sparse layouts get
+    their own block size."""
     if req.mask is not None and req.mask.has_structure:
+        block = req.mask.params.get("block") if req.mask.kind == "block_sparse" else None
+        if block and 64 <= block <= 512:
+            return block, block  # tiles aligned with the layout are all EMPTY or FULL: no predicate work
         return 256, 256
     return 256, 1024
 
@@ -86,15 +90,48 @@ class _ChunkedAttention(torch.autograd.Function):
         return (*_backward(q, k, v, out, lse, dout, ctx.req, ctx.plan), None, None)
 
 
-def _scores(qg: Tensor, k: Tensor, req: Request, q_range, tile, shape) -> Tensor:
-    """Scaled, modded, masked scores of one tile ``(B, Hq, n, m)``; ``qg`` is pre-scaled and grouped."""
+class Scratch:
+    """Tile-sized buffers reused from one tile to the next.
+
+    A fresh tensor per tile is a fresh mmap above glibc's mmap threshold (the benchmarks fix it at
+    256 KiB to stop heap fragmentation), and page-faulting it in costs about as much as the tile's
+    matmul. Reusing a handful of buffers keyed by shape removes that cost.
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[tuple, Tensor] = {}
+
+    def __call__(self, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        key = (name, shape, like.dtype)
+        buf = self._buffers.get(key)
+        if buf is None:
+            buf = self._buffers[key] = like.new_empty(shape)
+        return buf
+
+
+def _scores(
+    qg: Tensor, k: Tensor, req: Request, q_range, tile, shape, scratch: Scratch | None = None
+) -> Tensor:
+    """Scaled, modded, masked scores of one tile ``(B, Hq, n, m)``; ``qg`` is pre-scaled and grouped.
+
+    With ``scratch`` (no autograd), the result lives in a reused buffer and is masked in place.
+    """
     ks, ke, state = tile
-    s = (qg @ k[:, :, ks:ke].transpose(-1, -2)).view(*shape, ke - ks)  # (B, Hq, n, m)
+    kt = k[:, :, ks:ke].transpose(-1, -2)  # (B, Hkv, D, m)
+    if scratch is None:
+        s = qg @ kt
+    else:
+        s = torch.matmul(qg, kt, out=scratch("s", (*qg.shape[:-1], ke - ks), qg))
+    s = s.view(*shape, ke - ks)  # (B, Hq, n, m)
     if req.score_mod is not None:
         s = req.score_mod.apply(s, q_range, (ks, ke), req.offset)
     if state != FULL and req.mask is not None:
-        visible = req.mask.tile(shape[0], shape[1], q_range, (ks, ke), req.offset, s.device)
-        s = s.masked_fill(~visible, float("-inf"))
+        hidden = ~req.mask.tile(shape[0], shape[1], q_range, (ks, ke), req.offset, s.device)
+        s = (
+            s.masked_fill_(hidden, float("-inf"))
+            if scratch is not None
+            else s.masked_fill(hidden, float("-inf"))
+        )
     return s
 
 
@@ -108,34 +145,49 @@ def _forward(q: Tensor, k: Tensor, v: Tensor, req: Request, plan: Plan) -> tuple
     acc_dtype = torch.float32 if q.dtype in LOW_PRECISION else q.dtype
     out = q.new_zeros(req.batch, req.q_heads, req.q_len, req.value_dim)
     lse = torch.full((req.batch, req.q_heads, req.q_len, 1), float("-inf"), dtype=acc_dtype, device=q.device)
+    scratch = Scratch()
     with torch.no_grad():
         for qs, qe, tiles in plan:
             if tiles:
-                out[:, :, qs:qe], lse[:, :, qs:qe] = _query_block(q[:, :, qs:qe], k, v, req, (qs, qe), tiles)
+                out[:, :, qs:qe], lse[:, :, qs:qe] = _query_block(
+                    q[:, :, qs:qe], k, v, req, (qs, qe), tiles, scratch
+                )
     return out, lse
 
 
-def _query_block(q_blk: Tensor, k: Tensor, v: Tensor, req: Request, q_range, tiles) -> tuple[Tensor, Tensor]:
-    """Online softmax over the tiles of one query block; differentiable by autograd when needed."""
+def _query_block(
+    q_blk: Tensor, k: Tensor, v: Tensor, req: Request, q_range, tiles, scratch: Scratch | None = None
+) -> tuple[Tensor, Tensor]:
+    """Online softmax over the tiles of one query block.
+
+    Differentiable by autograd when grad mode is on; otherwise works in place in ``scratch`` buffers.
+    """
     batch, heads, n, _ = q_blk.shape
     kv_heads = k.shape[1]
     acc_dtype = torch.float32 if q_blk.dtype in LOW_PRECISION else q_blk.dtype
+    if torch.is_grad_enabled() or req.dropout_p > 0 or acc_dtype != q_blk.dtype:
+        scratch = None
     qg = _group(q_blk * req.scale, kv_heads)  # (B, Hkv, g*n, D)
     row_max = torch.full((batch, heads, n, 1), float("-inf"), dtype=acc_dtype, device=q_blk.device)
     denom = torch.zeros((batch, heads, n, 1), dtype=acc_dtype, device=q_blk.device)
     acc = torch.zeros((batch, heads, n, req.value_dim), dtype=acc_dtype, device=q_blk.device)
     for tile in tiles:
         ks, ke, _ = tile
-        s = _scores(qg, k, req, q_range, tile, (batch, heads, n)).to(acc_dtype)
+        s = _scores(qg, k, req, q_range, tile, (batch, heads, n), scratch).to(acc_dtype)
+        grad = s.requires_grad
         new_max = torch.maximum(row_max, s.amax(dim=-1, keepdim=True).detach())
         shift = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
         correction = torch.exp(row_max - shift)  # 0 while the row has seen nothing visible
-        grad = s.requires_grad
         p = torch.exp(s - shift) if grad else s.sub_(shift).exp_()  # in place when no graph needs s
         denom = denom * correction + p.sum(dim=-1, keepdim=True)
         if req.dropout_p > 0:
             p = F.dropout(p, req.dropout_p)
-        pv = _group(p.to(v.dtype), kv_heads) @ v[:, :, ks:ke]  # (B, Hkv, g*n, Dv)
+        vt = v[:, :, ks:ke]  # (B, Hkv, m, Dv)
+        pg = _group(p.to(v.dtype), kv_heads)  # (B, Hkv, g*n, m)
+        if scratch is None:
+            pv = pg @ vt
+        else:
+            pv = torch.matmul(pg, vt, out=scratch("pv", (*pg.shape[:-1], req.value_dim), pg))
         pv = pv.view(batch, heads, n, req.value_dim).to(acc_dtype)
         acc = acc * correction + pv if grad else acc.mul_(correction).add_(pv)
         row_max = new_max
@@ -150,6 +202,11 @@ def _backward(q, k, v, out, lse, dout, req: Request, plan: Plan):
     # Rows that saw no key have lse = -inf; +inf makes exp(s - lse) exactly 0 there.
     lse = torch.where(torch.isfinite(lse), lse, torch.full_like(lse, float("inf")))
     delta = (dout * out).sum(dim=-1, keepdim=True)  # (B, Hq, Lq, 1) = rowsum(dO ∘ O)
+    scratch = Scratch()
+
+    def add_matmul(target: Tensor, a: Tensor, b: Tensor, name: str) -> None:
+        target.add_(torch.matmul(a, b, out=scratch(name, (*a.shape[:-1], b.shape[-1]), a)))
+
     for qs, qe, tiles in plan:
         if not tiles:
             continue
@@ -160,13 +217,15 @@ def _backward(q, k, v, out, lse, dout, req: Request, plan: Plan):
         dq_blk = torch.zeros_like(qg)
         for tile in tiles:
             ks, ke, _ = tile
-            p = torch.exp(_scores(qg, k, req, (qs, qe), tile, shape) - lse[:, :, qs:qe])  # (B, Hq, n, m)
+            p = _scores(qg, k, req, (qs, qe), tile, shape, scratch)  # (B, Hq, n, m)
+            p = p.sub_(lse[:, :, qs:qe]).exp_()  # P = exp(S - lse), in place
             pg = _group(p, kv_heads)  # (B, Hkv, g*n, m)
-            dv[:, :, ks:ke] += pg.transpose(-1, -2) @ dog
-            dp = (dog @ v[:, :, ks:ke].transpose(-1, -2)).view(*shape, ke - ks)
-            ds = _group(p * (dp - delta[:, :, qs:qe]), kv_heads)  # (B, Hkv, g*n, m)
-            dq_blk += ds @ k[:, :, ks:ke]
-            dk[:, :, ks:ke] += ds.transpose(-1, -2) @ qg  # qg carries the scale
+            add_matmul(dv[:, :, ks:ke], pg.transpose(-1, -2), dog, "dv")
+            dp = torch.matmul(dog, v[:, :, ks:ke].transpose(-1, -2), out=scratch("dp", pg.shape, pg))
+            ds = dp.view(*shape, ke - ks).sub_(delta[:, :, qs:qe]).mul_(p)  # dS = P ∘ (dP - delta)
+            dsg = _group(ds, kv_heads)  # (B, Hkv, g*n, m)
+            add_matmul(dq_blk, dsg, k[:, :, ks:ke], "dq")
+            add_matmul(dk[:, :, ks:ke], dsg.transpose(-1, -2), qg, "dk")  # qg carries the scale
         dq[:, :, qs:qe] = (dq_blk * scale).view(*shape, -1)
     return dq, dk, dv
 
