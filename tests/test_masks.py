@@ -124,3 +124,38 @@ def test_bad_mask_arguments_name_the_argument(make, match):
 def test_block_sparse_layout_too_small_is_a_clear_error():
     with pytest.raises(ValueError, match="layout covers"):
         masks.block_sparse(torch.ones(2, 2, dtype=torch.bool), 4).materialize(1, 1, 9, 9)
+
+
+@given(
+    st.integers(1, 6),
+    st.integers(1, 5),
+    st.integers(1, 5),
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.integers(0, 999),
+    st.booleans(),
+    st.integers(0, 8),
+)
+def test_block_sparse_states_are_exact(block, nkb, extra, bq, bk, seed, per_head, drop):
+    """Tile states read from the layout equal the states of the materialised token grid, offsets included."""
+    nqb = nkb + extra - 1  # query positions run to Lk - 1, so the layout needs at least as many rows
+    shape = (3, nqb, nkb) if per_head else (nqb, nkb)
+    layout = torch.rand(shape, generator=torch.Generator().manual_seed(seed)) < 0.5
+    mask = masks.block_sparse(layout, block)
+    lk = nkb * block
+    lq = max(1, lk - drop)  # Lq < Lk: queries sit lower-right (offset Lk - Lq)
+    grid = dense(mask, 1, 3, lq, lk)[0]  # (H, Lq, Lk)
+    states = mask.block_states(lq, lk, bq, bk)
+    for i in range(states.shape[0]):
+        for j in range(states.shape[1]):
+            tile = grid[:, i * bq : (i + 1) * bq, j * bk : (j + 1) * bk]
+            expected = EMPTY if not tile.any() else FULL if tile.all() else masks.PARTIAL
+            assert states[i, j] == expected, (i, j)
+
+
+def test_block_sparse_states_do_not_build_a_token_grid():
+    """64k tokens: the token grid would be 4 G cells; the layout has 512 x 512 blocks."""
+    nb = 512
+    layout = (torch.arange(nb)[:, None] - torch.arange(nb)[None, :]).abs() <= 1
+    states = masks.block_sparse(layout, 128).block_states(nb * 128, nb * 128, 256, 256)
+    assert states.shape == (256, 256) and (states != EMPTY).sum(1).max() == 3

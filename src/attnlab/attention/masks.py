@@ -222,12 +222,18 @@ def _combine(a: Mask, b: Mask, op: str, logic, state_op) -> Mask:
     )
 
 
+def _prefix_sums(grid: Tensor) -> Tensor:
+    """2-D inclusive prefix sums with a zero border: ``c[i, j] = grid[:i, :j].sum()``."""
+    c = torch.zeros(grid.shape[0] + 1, grid.shape[1] + 1, dtype=torch.int64, device=grid.device)
+    c[1:, 1:] = grid.to(torch.int64).cumsum(0).cumsum(1)
+    return c
+
+
 def _states_from_grid(any_grid: Tensor, all_grid: Tensor, qs, qe, ks, ke) -> Tensor:
     """Tile states from a token-level (Lq, Lk) grid via 2-D prefix sums (one pass, any tiling)."""
 
     def rect_sum(grid: Tensor) -> Tensor:
-        c = torch.zeros(grid.shape[0] + 1, grid.shape[1] + 1, dtype=torch.int64, device=grid.device)
-        c[1:, 1:] = grid.to(torch.int64).cumsum(0).cumsum(1)
+        c = _prefix_sums(grid)
         return c[qe, ke] - c[qs, ke] - c[qe, ks] + c[qs, ks]
 
     area = (qe - qs) * (ke - ks)
@@ -401,14 +407,23 @@ def block_sparse(layout: Tensor, block: int) -> Mask:
         hh = h.clamp(max=lay.shape[0] - 1)
         return lay.to(q.device)[hh, pos.clamp(min=0) // block, kv // block] & (pos >= 0)
 
+    any_sum, all_sum = _prefix_sums(lay.any(0)), _prefix_sums(lay.all(0))  # (nqb+1, nkb+1)
+
     def blocks(qs, qe, ks, ke, off):
-        q_len, k_len = int(qe.max()) + off, int(ke.max())
-        rows = torch.arange(max(q_len, 0)) // block
-        cols = torch.arange(k_len) // block
-        grid = lay[:, rows.clamp(max=lay.shape[1] - 1)][:, :, cols.clamp(max=lay.shape[2] - 1)]  # (H, Lk, Lk)
-        pad = torch.zeros(grid.shape[0], max(-off, 0), k_len, dtype=torch.bool)
-        grid = torch.cat([pad, grid[:, max(off, 0) :]], 1) if off < 0 else grid[:, off:]
-        return _states_from_grid(grid.any(0), grid.all(0), qs, qe, ks, ke)
+        # Exact states from the layout alone (no token grid): a tile touches layout blocks r0..r1 x c0..c1.
+        if int(qe.max()) + off > n_q or int(ke.max()) > n_k:
+            raise ValueError(f"block_sparse: layout covers {n_q} x {n_k} tokens, smaller than the sequence")
+        first, last = qs + off, qe - 1 + off  # query positions of each tile; positions < 0 see nothing
+        r0, r1 = first.clamp(min=0) // block, last.clamp(min=0) // block + 1
+        c0, c1 = ks // block, (ke - 1) // block + 1
+
+        def count(c: Tensor) -> Tensor:
+            return c[r1, c1] - c[r0, c1] - c[r1, c0] + c[r0, c0]
+
+        states = torch.full(torch.broadcast_shapes(qs.shape, ks.shape), PARTIAL, dtype=torch.int8)
+        states[(count(all_sum) == (r1 - r0) * (c1 - c0)) & (first >= 0)] = FULL
+        states[(count(any_sum) == 0) | (last < 0)] = EMPTY
+        return states
 
     return Mask(
         fn,
