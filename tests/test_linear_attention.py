@@ -188,3 +188,56 @@ def test_int8_refuses_training():
     q, k, v = make_qkv((1, 2, 2, 4, 4, 4, 4), torch.float32, requires_grad=True)
     with pytest.raises(ValueError, match="int8"):
         attend(q, k, v, backend="int8")
+
+
+def test_linformer_with_one_row_per_token_is_exact_softmax():
+    from attnlab.attention.backends.linformer import linformer
+
+    q, k, v = make_qkv((2, 4, 2, 9, 13, 8, 5))
+    exact = attend(q, k, v, backend="reference")
+    out, w = attend(q, k, v, backend=linformer(proj_dim=13), return_weights=True)
+    torch.testing.assert_close(out, exact, atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(w @ v.repeat_interleave(2, dim=1), out)
+
+
+@pytest.mark.parametrize("n, proj_dim", [(12, 4), (12, 5), (17, 3)])
+def test_linformer_is_exact_when_keys_and_values_are_constant_per_segment(n, proj_dim):
+    """Pooled keys stand for n_seg equal keys: the log(n_seg) bias makes unequal segments exact too."""
+    from attnlab.attention.backends.linformer import linformer, mean_pooling
+
+    seg = mean_pooling(proj_dim, n, torch.float64)  # (k, n)
+    owner = seg.argmax(0)  # the segment of each position
+    q = torch.randn(1, 2, 7, 6, dtype=torch.float64)
+    k = torch.randn(1, 2, proj_dim, 6, dtype=torch.float64)[:, :, owner]  # (1, 2, n, 6)
+    v = torch.randn(1, 2, proj_dim, 3, dtype=torch.float64)[:, :, owner]
+    exact = attend(q, k, v, backend="reference")
+    torch.testing.assert_close(attend(q, k, v, backend=linformer(proj_dim)), exact, atol=1e-10, rtol=1e-10)
+
+
+def test_linformer_error_shrinks_with_projection_size_and_masks_are_refused():
+    from attnlab.attention.backends.linformer import linformer
+
+    q, k, v = (t * 0.5 for t in make_qkv((1, 2, 2, 256, 256, 16, 16)))
+    exact = attend(q, k, v, backend="reference")
+    errors = [(attend(q, k, v, backend=linformer(m)) - exact).abs().mean().item() for m in (16, 128, 256)]
+    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-10
+    with pytest.raises(ValueError, match="mask"):
+        attend(q, k, v, mask=masks.causal(), backend="linformer")
+
+
+def test_learned_linformer_projection_starts_as_pooling_and_trains():
+    from attnlab.attention.backends.linformer import LinformerProjection, linformer
+
+    proj = LinformerProjection(max_len=16, proj_dim=4)
+    q, k, v = (torch.randn(2, 2, 16, 8) for _ in range(3))
+    learned = attend(q, k, v, backend=linformer(projection=proj))
+    torch.testing.assert_close(learned, attend(q, k, v, backend=linformer(4)))  # equal segments: bias cancels
+    learned.square().sum().backward()
+    assert proj.e.grad.abs().sum() > 0 and proj.f.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="max_len"):
+        attend(
+            torch.randn(1, 1, 4, 8),
+            torch.randn(1, 1, 20, 8),
+            torch.randn(1, 1, 20, 8),
+            backend=linformer(projection=proj),
+        )

@@ -51,6 +51,10 @@ CASES: dict[str, tuple[str, Callable]] = {
         lambda q, k, v: attend(q, k, v, backend="performer"),
     ),
     "nystrom": ("Nyström attention, 64 landmarks", lambda q, k, v: attend(q, k, v, backend="nystrom")),
+    "linformer": (
+        "Linformer, keys/values mean-pooled to 256 rows",
+        lambda q, k, v: attend(q, k, v, backend="linformer"),
+    ),
     "int8": ("int8 queries/keys, integer QK^T (dense)", lambda q, k, v: attend(q, k, v, backend="int8")),
 }
 

@@ -2,8 +2,8 @@
 
 For N in 1k..16k (B=1, H=8, d=64, float32), forward and forward+backward: dense SDPA, chunked (dense),
 SDPA with a dense sliding-window mask, local attention (chunked, w=256, empty tiles skipped),
-block-sparse, linear attention, Performer, Nyström and int8 scores; the ratio of each to dense SDPA, and the
-crossover N from which each is faster than dense SDPA.
+block-sparse, linear attention, Performer, Nyström, Linformer and int8 scores; the ratio of each to
+dense SDPA, and the crossover N from which each is faster than dense SDPA.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ CASES = [
     "linear",
     "performer",
     "nystrom",
+    "linformer",
     "int8",
 ]
 INFERENCE_ONLY = {"int8"}

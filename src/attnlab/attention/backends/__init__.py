@@ -80,7 +80,7 @@ def always(_request: Request) -> str | None:
 
 
 def _register_builtin() -> None:
-    from . import chunked, flex, int8, linear, nystrom, performer, reference, sdpa
+    from . import chunked, flex, int8, linear, linformer, nystrom, performer, reference, sdpa
 
     for backend in (
         Backend(
@@ -117,6 +117,7 @@ def _register_builtin() -> None:
         ),
         performer.performer(),
         nystrom.nystrom(),
+        linformer.linformer(),
         Backend(
             "int8",
             int8.int8_backend,

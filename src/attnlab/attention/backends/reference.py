@@ -35,13 +35,17 @@ def attention_scores(q: Tensor, k: Tensor, req: Request) -> Tensor:
     return scores
 
 
-def attention_weights(q: Tensor, k: Tensor, req: Request) -> Tensor:
-    """Softmax weights ``(B, Hq, Lq, Lk)`` (before dropout); all-zero rows for fully-masked queries."""
-    return softmax(attention_scores(q, k, req), dim=-1)
+def attention_weights(q: Tensor, k: Tensor, req: Request, normalizer=softmax) -> Tensor:
+    """Softmax weights ``(B, Hq, Lq, Lk)`` (before dropout); all-zero rows for fully-masked queries.
+
+    ``normalizer(scores, dim=-1)`` replaces softmax (e.g. sparsemax; ``attend(..., normalizer=)``)."""
+    return normalizer(attention_scores(q, k, req), dim=-1)
 
 
-def reference_backend(q: Tensor, k: Tensor, v: Tensor, req: Request, return_weights: bool = False):
-    weights = attention_weights(q, k, req)
+def reference_backend(
+    q: Tensor, k: Tensor, v: Tensor, req: Request, return_weights: bool = False, normalizer=softmax
+):
+    weights = attention_weights(q, k, req, normalizer)
     dropped = F.dropout(weights, req.dropout_p) if req.dropout_p > 0 else weights
     out = torch.einsum("bhqk,bhkd->bhqd", dropped, expand_kv(v, req.group))  # (B, Hq, Lq, Dv)
     return (out, weights) if return_weights else out
