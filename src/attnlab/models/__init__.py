@@ -3,6 +3,7 @@ Transformer encoder, encoder-decoder, decoder-only LM, classifier and ViT; datac
 JSON with safetensors weights; a registry from names to builders."""
 
 from .beam import beam_search
+from .bert import BertConfig, BertEncoder, BertOutput, find_minilm, load_bert, load_minilm
 from .classifier import AttentionPooling, TransformerClassifier
 from .config import (
     POSITIONS,
@@ -30,6 +31,9 @@ from .vit import PatchEmbedding, VisionTransformer
 __all__ = [
     "POSITIONS",
     "AttentionPooling",
+    "BertConfig",
+    "BertEncoder",
+    "BertOutput",
     "Embedder",
     "PatchEmbedding",
     "RNNSeq2Seq",
@@ -48,8 +52,11 @@ __all__ = [
     "config_to_dict",
     "create_model",
     "filter_logits",
+    "find_minilm",
     "list_models",
+    "load_bert",
     "load_config",
+    "load_minilm",
     "load_model",
     "sample_next",
     "save_config",
