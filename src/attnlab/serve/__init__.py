@@ -1,0 +1,43 @@
+"""``attnlab serve``: a local web explorer of attention maps (binds 127.0.0.1 by default).
+
+Pick a model (built-in demos, MiniLM when installed, or the training runs of ``--models DIR``), type a
+text, and the page draws every attention map (encoder, decoder, cross) as an interactive heatmap:
+hover for the query and key tokens and the weight, choose layer, head or the mean of the heads.
+English / 中文 interface. See docs/serve.md; the server and its API are in :mod:`attnlab.serve.app`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+
+from .app import ExplorerServer, make_server
+
+__all__ = ["ExplorerServer", "make_server", "run"]
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted (Ctrl-C)."""
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"port: expected 0..65535, got {args.port}")
+    try:
+        server = make_server(args.host, args.port, args.models, args.max_tokens)
+    except OSError as e:
+        raise ValueError(f"port: cannot listen on {args.host}:{args.port} ({e.strerror or e})") from None
+    if not _is_loopback(args.host):
+        print(f"warning: listening on {args.host}: other machines on the network can use this server")
+    print(f"attnlab explorer: {server.url}  (Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

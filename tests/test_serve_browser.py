@@ -1,0 +1,128 @@
+"""End to end in headless Chromium: pick the coffee-shop model, submit the course's sentence, wait for
+the heatmap, find 咖 among its token labels, hover a cell, switch to 中文, save a screenshot to
+test-artifacts/serve.png. Skipped (with the reason) when Chromium, chromedriver or selenium is absent;
+`make test` installs Chromium when it can."""
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from attnlab.interpret import inspect as I
+from attnlab.serve import make_server
+
+webdriver = pytest.importorskip(
+    "selenium.webdriver", reason="selenium is not installed (pip install selenium)"
+)
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+COFFEE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+    "--lang=en-US",
+]
+
+pytestmark = pytest.mark.skipif(
+    not (CHROMIUM and DRIVER),
+    reason="Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
+)
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv(I.DEMO_STEPS_ENV, "3")
+    srv = make_server("127.0.0.1", 0, quiet=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+
+
+def test_heatmap_of_the_coffee_shop_sentence(server, browser):
+    wait = WebDriverWait(browser, 30)
+    browser.get(server.url)
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#model option[value='coffee-qa']")))
+    Select(browser.find_element(By.ID, "model")).select_by_value("coffee-qa")
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys(COFFEE)
+    assert box.get_attribute("value") == COFFEE
+    browser.find_element(By.ID, "submit").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#heatmap[data-ready='1'] rect.cell")))
+
+    keys = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#heatmap text.klabel")]
+    queries = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#heatmap text.qlabel")]
+    assert keys == queries == list(COFFEE) and "咖" in keys
+    cells = browser.find_elements(By.CSS_SELECTOR, "#heatmap rect.cell")
+    assert len(cells) == len(COFFEE) ** 2
+    assert browser.find_element(By.ID, "output").text.split(" (")[0] in {
+        "咖啡店",
+        "面包店",
+        "茶馆",
+        "书店",
+        "家",
+        "公司",
+        "学校",
+        "公园",
+    }
+
+    ActionChains(browser).move_to_element(cells[keys.index("咖")]).perform()  # row 0, the key 咖
+    tip = browser.find_element(By.ID, "tooltip")
+    wait.until(lambda _: tip.is_displayed())
+    assert tip.text.startswith("query 我 → key 咖: weight 0.")
+
+    Select(browser.find_element(By.ID, "kind")).select_by_value("pooling")
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#heatmap text.qlabel")) == 1)
+    heads = [o.get_attribute("value") for o in Select(browser.find_element(By.ID, "head")).options]
+    assert heads == ["avg", "0"]
+
+    browser.find_element(By.ID, "lang").click()
+    assert browser.find_element(By.ID, "submit").text == "查看注意力"
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "zh-CN"
+    assert Select(browser.find_element(By.ID, "kind")).first_selected_option.text == "注意力池化"
+    ARTIFACTS.mkdir(exist_ok=True)
+    Select(browser.find_element(By.ID, "kind")).select_by_value("encoder")
+    browser.execute_async_script("document.fonts.ready.then(arguments[0])")  # the served CJK font
+    assert browser.execute_script("return document.fonts.check('14px attnlab-cjk', '咖')")
+    assert browser.save_screenshot(str(ARTIFACTS / "serve.png"))
+
+
+def test_errors_show_in_the_page(server, browser):
+    browser.get(server.url)
+    WebDriverWait(browser, 20).until(EC.presence_of_element_located((By.CSS_SELECTOR, "#model option")))
+    box = browser.find_element(By.ID, "text")
+    box.clear()
+    box.send_keys("   ")
+    browser.find_element(By.ID, "submit").click()
+    error = browser.find_element(By.ID, "error")
+    WebDriverWait(browser, 20).until(lambda _: error.is_displayed())
+    assert "text: expected some text" in error.text
