@@ -19,6 +19,7 @@ from .backends import BACKENDS, Backend, Request
 from .backends.reference import attention_weights
 from .masks import EMPTY, Mask
 from .mods import ScoreMod, as_score_mod
+from .normalizers import Normalizer, weight_normalizer
 
 # auto prefers skipping tiles over a dense kernel once a structured mask hides at least this share of
 # the (query block, key block) tiles and the problem is large enough for the skipping to pay off.
@@ -38,6 +39,7 @@ def attend(
     dropout_p: float = 0.0,
     backend: str | Backend = "auto",
     return_weights: bool = False,
+    normalizer: str | Normalizer | None = None,
 ):
     """Scaled dot-product attention through a chosen backend.
 
@@ -53,6 +55,9 @@ def attend(
             :class:`~attnlab.attention.backends.Backend` (e.g. ``performer(num_features=128)``).
         return_weights: also return the softmax weights ``(B, Hq, Lq, Lk)`` (before dropout); backends
             that never form them recompute them with the reference formula.
+        normalizer: None or ``"softmax"`` (default), ``"sparsemax"``, ``"entmax15"``,
+            ``"gumbel_softmax"`` or a callable ``f(scores, dim=-1) -> weights``; anything but softmax
+            runs on ``backend="reference"`` only (``auto`` picks it; other backends raise ValueError).
 
     Returns:
         ``out (B, Hq, Lq, Dv)``, or ``(out, weights)`` when ``return_weights``.
@@ -62,6 +67,9 @@ def attend(
             honour the request.
     """
     req = make_request(q, k, v, mask, score_mod, scale, dropout_p)
+    norm = weight_normalizer(normalizer)
+    if norm is not None and backend == "auto":
+        backend = "reference"
     if isinstance(backend, Backend):
         spec = backend
     else:
@@ -72,11 +80,17 @@ def attend(
                 f"expected 'auto', a Backend or one of {sorted(BACKENDS)}"
             )
     name = spec.name
+    if norm is not None and name != "reference":
+        raise ValueError(
+            f"normalizer: {normalizer!r} needs backend='reference' (backend={name!r} computes softmax only)"
+        )
     reason = spec.check(req)
     if reason is None and req.needs_grad and not spec.trains:
         reason = "it does not support autograd"
     if reason is not None:
         raise ValueError(f"backend={name!r} cannot run this request: {reason}")
+    if norm is not None:
+        return spec.fn(q, k, v, req, return_weights=return_weights, normalizer=norm)
     if return_weights and name == "reference":
         return spec.fn(q, k, v, req, return_weights=True)
     out = spec.fn(q, k, v, req)

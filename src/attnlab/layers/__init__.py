@@ -15,12 +15,20 @@ from .alignment import (
 )
 from .blocks import Residual, TransformerBlock
 from .feedforward import FeedForward
+from .hard_attention import (
+    HARD_NORMALIZERS,
+    HardAttention,
+    HardAttentionOutput,
+    MovingAverageBaseline,
+    reinforce_loss,
+)
 from .kv_cache import KVCache, LayerCache, new_caches, reorder_caches
 from .multihead import ATTENTION_POSITIONS, MultiHeadAttention, masks_from_torch
 from .relative import ShawRelativePositions
 
 __all__ = [
     "ATTENTION_POSITIONS",
+    "HARD_NORMALIZERS",
     "SCORES",
     "AdditiveScore",
     "ConcatScore",
@@ -28,9 +36,12 @@ __all__ = [
     "DotScore",
     "FeedForward",
     "GeneralScore",
+    "HardAttention",
+    "HardAttentionOutput",
     "KVCache",
     "LayerCache",
     "LocationScore",
+    "MovingAverageBaseline",
     "MultiHeadAttention",
     "Residual",
     "ScaledDotScore",
@@ -40,5 +51,6 @@ __all__ = [
     "make_score",
     "masks_from_torch",
     "new_caches",
+    "reinforce_loss",
     "reorder_caches",
 ]
