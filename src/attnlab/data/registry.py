@@ -141,6 +141,20 @@ TASKS: dict[str, TaskInfo] = {
             "arithmetic:addition_scratchpad",
             "addition with a column-by-column scratchpad",
         ),
+        _g(
+            "knowledge",
+            "knowledge:knowledge",
+            "questions about made-up people answered from a fact memory (KB split by person)",
+            langs=("en", "zh"),
+        ),
+        _g(
+            "visual-qa",
+            "visual_qa:visual_qa",
+            "questions about strips of 2-4 sklearn digits (left of, exists, count)",
+            langs=("en", "zh", "both"),
+            requires=("sklearn",),
+            install="pip install scikit-learn",
+        ),
         _d("digits", "digits", "scikit-learn 8x8 handwritten digits, 10 classes", "1,797 images"),
         _d(
             "fashion-mnist",

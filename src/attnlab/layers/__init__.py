@@ -14,6 +14,7 @@ from .alignment import (
     make_score,
 )
 from .blocks import Residual, TransformerBlock
+from .cross_modal import CoAttentionLayer, CrossModalAttention, ParallelCoAttention
 from .feedforward import FeedForward
 from .hard_attention import (
     HARD_NORMALIZERS,
@@ -23,10 +24,16 @@ from .hard_attention import (
     reinforce_loss,
 )
 from .kv_cache import KVCache, LayerCache, new_caches, reorder_caches
+from .memory_attention import MemoryAttention, memory_read
 from .multihead import ATTENTION_POSITIONS, MultiHeadAttention, masks_from_torch
 from .relative import ShawRelativePositions
 
 __all__ = [
+    "CoAttentionLayer",
+    "CrossModalAttention",
+    "MemoryAttention",
+    "ParallelCoAttention",
+    "memory_read",
     "ATTENTION_POSITIONS",
     "HARD_NORMALIZERS",
     "SCORES",
