@@ -9,8 +9,10 @@ score it with the alignment error rate (Och & Ney, 2003) against the task's gold
 finds 咖啡店 and 回家. We train an attention-pooling classifier (zh and en) to answer "where did I go
 first / where am I now" and measure over many generated stories how often the shop mentions / the
 closing phrase are among the top-k attended tokens, against the chance rate. (c) The course's own
-sentence through the trained Chinese model, as a heatmap. Jain & Wallace (2019) warn that attention is
-not always explanation: weights are measured here, not their causal role.
+sentence through the trained Chinese model, as a heatmap. (d) Is the pooling attention an explanation?
+Jain & Wallace's (2019) tests — Kendall τ of α against gradient and leave-one-out importance, output
+change under random permutations of α — and Wiegreffe & Pinter's (2019) uniform-attention baseline,
+on the trained QA models (``_faithfulness.py``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ._coffee_qa import (  # noqa: E402
     read_sentence,
     train_story_model,
 )
+from ._faithfulness import faithfulness_text, measure_faithfulness, plot_faithfulness  # noqa: E402
 from ._fit import fit  # noqa: E402
 from .base import Experiment, Result, Text  # noqa: E402
 
@@ -45,14 +48,17 @@ SIZES = {
     "smoke": {
         "dates": dict(train=60, test=10, steps=3, batch=16, hidden=16, budget_s=1.5),
         "story": dict(train=60, test=16, steps=3, batch=16, d_model=16, layers=1, budget_s=1.0),
+        "faith": dict(stories=6, permutations=3),
     },
     "quick": {
         "dates": dict(train=2000, test=200, steps=400, batch=32, hidden=48, budget_s=12.0),
         "story": dict(train=2000, test=300, steps=150, batch=32, d_model=48, layers=2, budget_s=5.0),
+        "faith": dict(stories=32, permutations=16),
     },
     "full": {
         "dates": dict(train=20000, test=1000, steps=3000, batch=64, hidden=96, budget_s=300.0),
         "story": dict(train=8000, test=1000, steps=1200, batch=64, d_model=64, layers=2, budget_s=120.0),
+        "faith": dict(stories=200, permutations=100),
     },
 }
 
@@ -156,10 +162,14 @@ def run(profile: str, out: Path, seed: int) -> Result:
     dates.pop("_examples")
     dates["train_steps"], dates["train_s"] = dlog.steps, round(dlog.seconds, 2)
     # (b) coffee-shop stories, (c) the course's sentence
-    story, reads = {}, {}
+    story, reads, faith, faith_raw = {}, {}, {}, {}
     for lang in ("zh", "en"):
         smodel, tok, labels, slog = train_story_model(lang, cfg["story"], seed, quiet)
         story[lang] = probe_attention(smodel, tok, labels, lang, cfg["story"]["test"], seed)
+        fc = cfg["faith"]
+        faith[lang], faith_raw[lang] = measure_faithfulness(
+            smodel, tok, labels, lang, fc["stories"], fc["permutations"], seed
+        )
         story[lang].update(train_steps=slog.steps, train_s=round(slog.seconds, 2), classes=sorted(labels))
         if lang == "zh":
             for q in QUESTIONS:
@@ -182,7 +192,8 @@ def run(profile: str, out: Path, seed: int) -> Result:
         title=f"Trained zh model, last layer (head mean); answer: {now['answer']}",
     )  # fmt: skip
     plot_pooling(reads, out / "course-pooling.png")
-    figures += ["coffee-topk.png", "course-sentence.png", "course-pooling.png"]
+    plot_faithfulness(faith, faith_raw, out / "faithfulness.png")
+    figures += ["coffee-topk.png", "course-sentence.png", "course-pooling.png", "faithfulness.png"]
     course = {}
     for q, r in reads.items():
         order = r["pooling"].argsort(descending=True)[:3].tolist()
@@ -191,10 +202,10 @@ def run(profile: str, out: Path, seed: int) -> Result:
             "top3_tokens": [r["tokens"][i] for i in order],
             "mass_on_coffee_home": float(r["pooling"][torch.tensor(r["highlight"])].sum()),
         }
-    return _result(profile, seed, cfg, dates, story, course, figures)
+    return _result(profile, seed, cfg, dates, story, course, faith, figures)
 
 
-def _result(profile, seed, cfg, dates, story, course, figures) -> Result:
+def _result(profile, seed, cfg, dates, story, course, faith, figures) -> Result:
     # Explicit criteria: (a) argmax alignments mostly right (AER <= 0.3, under half the chance AER);
     # (b) for each language the model answers (>= 90%) and the target is in the pooling top-3 in at
     # least half the stories and at least twice as often as chance.
@@ -235,6 +246,7 @@ def _result(profile, seed, cfg, dates, story, course, figures) -> Result:
         else ""
     )
     cap_zh = f"时间上限使训练提前停止（机器繁忙；实际步数：{'、'.join(capped)}）。" if capped else ""
+    faith_en, faith_zh = faithfulness_text(faith)
     en_text = (
         f"(a) Dates: the Bahdanau model decodes {dates['sequence_accuracy']:.0%} of test dates exactly; the argmax of its "
         f"attention has AER {dates['aer']:.2f} against the gold field alignment (random position: {dates['aer_chance']:.2f}; "
@@ -263,7 +275,7 @@ def _result(profile, seed, cfg, dates, story, course, figures) -> Result:
             if reproduced
             else "Overall the course's claim is not fully reproduced in this run. "
         )
-        + "As Jain & Wallace (2019) warn, high weight on the evidence shows where the model looks, not that the weights cause the answer."
+        + faith_en
         + (" This profile trains for seconds; only the full profile judges the claim." if small else "")
         + cap_en
     )
@@ -288,7 +300,7 @@ def _result(profile, seed, cfg, dates, story, course, figures) -> Result:
         + f"(c) 对课程原句，中文模型对“我现在在哪里”回答“{c_now['answer']}”（top-3：{''.join(c_now['top3_tokens'])}，"
         f"α 有 {c_now['mass_on_coffee_home']:.0%} 落在 咖啡店/回家），对“我先去了哪里”回答“{c_first['answer']}”。"
         + ("总体上本次运行支持课程的说法。" if reproduced else "总体上本次运行未完全复现课程的说法。")
-        + "正如 Jain & Wallace (2019) 所提醒，证据上的高权重说明模型“看”向哪里，并不证明权重导致了答案。"
+        + faith_zh
         + ("本配置只训练几秒钟，结论以 full 配置为准。" if small else "")
         + cap_zh
     )
@@ -301,6 +313,7 @@ def _result(profile, seed, cfg, dates, story, course, figures) -> Result:
             "dates": dates,
             "coffee_shop": story,
             "course_sentence": course,
+            "faithfulness": faith,
             "criteria": {"dates": dates_ok, "coffee_shop": story_ok},
         },  # fmt: skip
         config={
@@ -331,9 +344,11 @@ EXPERIMENT = Experiment(
     ),
     yardstick=Text(
         en="Bahdanau et al. 2015, Fig. 3 (alignments are largely monotonic and interpretable) and the course's claim that "
-        "attention finds 咖啡店 and 回家; caveat: Jain & Wallace 2019.",
+        "attention finds 咖啡店 and 回家; faithfulness tests of Jain & Wallace 2019 (weak τ, permutations change "
+        "little) and Wiegreffe & Pinter 2019 (uniform attention hurts where attention matters).",
         zh="Bahdanau 等 2015 图 3（对齐大体单调、可解释）以及课程中“注意力能找到 咖啡店 和 回家”的说法；"
-        "注意：Jain & Wallace 2019。",
+        "忠实度检验：Jain & Wallace 2019（τ 弱、置换影响小）与 Wiegreffe & Pinter 2019"
+        "（在注意力起作用的任务上均匀注意力会降低准确率）。",
     ),
     run=run,
 )

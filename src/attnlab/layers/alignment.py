@@ -9,6 +9,7 @@ general, concat and location; Bahdanau, Cho & Bengio (2015), appendix A.1.2, the
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -142,13 +143,18 @@ def make_score(
 
 
 def align(
-    scores: Tensor, values: Tensor, lengths: Tensor | None = None, window: Tensor | None = None
+    scores: Tensor,
+    values: Tensor,
+    lengths: Tensor | None = None,
+    window: Tensor | None = None,
+    override: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Weights ``softmax(scores)`` over the keys and the context ``Σ_s a_t(s) h̄_s``.
 
     ``scores (B, Lq, Lk)``, ``values (B, Lk, Dv)``; ``lengths (B,)`` hides padded keys; ``window`` is an
-    optional bool ``(B, Lq, Lk)`` of keys that may be attended. Returns ``(context (B, Lq, Dv),
-    weights (B, Lq, Lk))``; a query with no visible key gets zero weights.
+    optional bool ``(B, Lq, Lk)`` of keys that may be attended; ``override(weights, visible) -> weights``
+    replaces the weights before the context is formed (attnlab.interpret.faithfulness). Returns
+    ``(context (B, Lq, Dv), weights (B, Lq, Lk))``; a query with no visible key gets zero weights.
     """
     visible = None
     if lengths is not None:
@@ -161,4 +167,7 @@ def align(
     if visible is not None:
         scores = scores.masked_fill(~visible, float("-inf"))
     weights = softmax(scores, dim=-1)
+    if override is not None:
+        every = torch.ones_like(weights, dtype=torch.bool)
+        weights = override(weights, every if visible is None else visible)
     return weights @ values, weights  # (B, Lq, Dv), (B, Lq, Lk)

@@ -9,6 +9,8 @@ T5 bias, Shaw relative positions) and a KV cache for incremental decoding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -95,6 +97,9 @@ class MultiHeadAttention(nn.Module):
             ShawRelativePositions(self.head_dim, max_relative_position) if position == "shaw" else None
         )
         self._alibi = mods.alibi(num_heads, symmetric=not causal) if position == "alibi" else None
+        # Intervention hook (attnlab.interpret.faithfulness): ``fn(weights (B, H, Lq, Lk), visible bool
+        # broadcastable to it) -> new weights``; the output is then ``new_weights @ V``.
+        self.weights_override: Callable[[Tensor, Tensor], Tensor] | None = None
 
     def position_mod(self) -> ScoreMod | None:
         """The score mod of this layer's position scheme (ALiBi or T5), if any."""
@@ -152,7 +157,9 @@ class MultiHeadAttention(nn.Module):
         if user_mod is not None:
             mod = user_mod if mod is None else mods.compose(mod, user_mod)
         dropout_p = self.dropout if self.training else 0.0
-        if self.shaw is not None:
+        if self.weights_override is not None:
+            out, weights = self._override(q, k, v, mask, mod)
+        elif self.shaw is not None:
             m = Mask.from_tensor(mask) if isinstance(mask, Tensor) else mask
             out, weights = self.shaw(q, k, v, mask=m, score_mod=mod, dropout_p=dropout_p)
         else:
@@ -166,6 +173,20 @@ class MultiHeadAttention(nn.Module):
         if not need_weights:
             return out, None
         return out, (weights.mean(dim=1) if average_weights else weights)
+
+    def _override(self, q: Tensor, k: Tensor, v: Tensor, mask, mod) -> tuple[Tensor, Tensor]:
+        """Attention with its weights replaced by ``self.weights_override`` (eval-time interventions)."""
+        if self.shaw is not None:
+            raise ValueError("weights_override: not supported with position='shaw' (weights enter twice)")
+        _, weights = attend(q, k, v, mask=mask, score_mod=mod, backend=self.backend, return_weights=True)
+        b, h, lq, lk = weights.shape
+        m = Mask.from_tensor(mask) if isinstance(mask, Tensor) else mask
+        visible = torch.ones(1, 1, lq, lk, dtype=torch.bool, device=q.device)
+        if m is not None:
+            visible = m.materialize(b, h, lq, lk, device=q.device)  # (B|1, H|1, Lq, Lk)
+        weights = self.weights_override(weights, visible)
+        v = v.repeat_interleave(self.num_heads // self.num_kv_heads, dim=1)  # (B, H, Lk, Dv)
+        return weights.to(v.dtype) @ v, weights  # (B, H, Lq, Dv)
 
     @classmethod
     def from_torch(cls, m: nn.MultiheadAttention, backend: str | Backend = "auto") -> MultiHeadAttention:

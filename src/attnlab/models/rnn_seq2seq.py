@@ -15,6 +15,8 @@ All decoders return the attention weights of every step, stacked to ``(B, Lt, Ls
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -31,6 +33,8 @@ class RNNSeq2Seq(nn.Module):
         if config.attention == "local-p" and config.local_window < 1:
             raise ValueError(f"local_window: expected >= 1, got {config.local_window}")
         self.config = c = config
+        # Intervention hook (attnlab.interpret.faithfulness): fn(weights (B, 1, Ls), visible) -> weights.
+        self.weights_override: Callable[[Tensor, Tensor], Tensor] | None = None
         h, e = c.hidden_size, c.embed_dim
         self.lstm = c.cell == "lstm"
         rnn = nn.LSTM if self.lstm else nn.GRU
@@ -100,7 +104,7 @@ class RNNSeq2Seq(nn.Module):
         elif kind == "bahdanau":
             s_prev = (hidden[0] if self.lstm else hidden)[-1]  # (B, H) top layer's s_{i-1}
             scores = self.score(s_prev[:, None], state["outputs"])  # (B, 1, Ls)
-            ctx, weights = align(scores, state["outputs"], state["lengths"])
+            ctx, weights = align(scores, state["outputs"], state["lengths"], override=self.weights_override)
             ctx = ctx[:, 0]  # (B, enc_dim)
             out, hidden = self.decoder(torch.cat([emb, ctx], -1)[:, None], hidden)
             logits = self.out(self.drop(torch.cat([out[:, 0], ctx], -1)))
@@ -112,7 +116,7 @@ class RNNSeq2Seq(nn.Module):
             if kind == "local-p":
                 ctx, weights = self._local(s, scores, mem, state["lengths"])
             else:
-                ctx, weights = align(scores, mem, state["lengths"])
+                ctx, weights = align(scores, mem, state["lengths"], override=self.weights_override)
             h_tilde = torch.tanh(self.combine(torch.cat([ctx[:, 0], s], -1)))  # (B, H)
             state["feed"] = h_tilde
             logits = self.out(self.drop(h_tilde))
@@ -128,6 +132,8 @@ class RNNSeq2Seq(nn.Module):
         window = ((pos - p).abs() <= d)[:, None]  # (B, 1, Ls)
         _, weights = align(scores, mem, lengths, window)
         weights = weights * torch.exp(-((pos - p) ** 2) / (2 * (d / 2) ** 2))[:, None]  # Gaussian around p_t
+        if self.weights_override is not None:
+            weights = self.weights_override(weights, window & (pos < src_len[:, None])[:, None])
         return weights @ mem, weights  # (B, 1, H), (B, 1, Ls)
 
     # -- full sequences --------------------------------------------------------------------------
