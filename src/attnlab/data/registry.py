@@ -142,6 +142,12 @@ TASKS: dict[str, TaskInfo] = {
             "addition with a column-by-column scratchpad",
         ),
         _g(
+            "documents",
+            "documents:documents",
+            "documents labelled by one keyword in one sentence, evidence indices recorded",
+            langs=("en", "zh"),
+        ),
+        _g(
             "knowledge",
             "knowledge:knowledge",
             "questions about made-up people answered from a fact memory (KB split by person)",

@@ -1,6 +1,7 @@
 """Attention layers built on the engine: multi-head attention (GQA, RoPE/ALiBi/T5/Shaw positions, KV
 cache), the alignment functions of RNN attention, feed-forward networks and residual blocks."""
 
+from .adaptive_span import AdaptiveSpan, AdaptiveSpanAttention
 from .alignment import (
     SCORES,
     AdditiveScore,
@@ -29,6 +30,8 @@ from .multihead import ATTENTION_POSITIONS, MultiHeadAttention, masks_from_torch
 from .relative import ShawRelativePositions
 
 __all__ = [
+    "AdaptiveSpan",
+    "AdaptiveSpanAttention",
     "CoAttentionLayer",
     "CrossModalAttention",
     "MemoryAttention",

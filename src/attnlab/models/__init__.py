@@ -16,6 +16,7 @@ from .config import (
     save_config,
     save_model,
 )
+from .han import HANConfig, HierarchicalAttentionNetwork, pad_documents
 from .lm import TransformerLM, filter_logits, sample_next
 from .registry import build_model, create_model, list_models
 from .rnn_seq2seq import RNNSeq2Seq
@@ -31,6 +32,8 @@ from .vit import PatchEmbedding, VisionTransformer
 __all__ = [
     "POSITIONS",
     "AttentionPooling",
+    "HANConfig",
+    "HierarchicalAttentionNetwork",
     "BertConfig",
     "BertEncoder",
     "BertOutput",
@@ -58,6 +61,7 @@ __all__ = [
     "load_config",
     "load_minilm",
     "load_model",
+    "pad_documents",
     "sample_next",
     "save_config",
     "save_model",

@@ -7,10 +7,14 @@ from collections.abc import Callable
 from torch import nn
 
 from .config import CONFIG_CLASSES, ModelConfig, config_from_dict
+from .han import HANConfig
+
+CONFIG_CLASSES.setdefault("han", HANConfig)  # JSON configs and save/load know the HAN
 
 
 def _builders() -> dict[str, Callable[[ModelConfig], nn.Module]]:
     from .classifier import TransformerClassifier
+    from .han import HierarchicalAttentionNetwork
     from .lm import TransformerLM
     from .rnn_seq2seq import RNNSeq2Seq
     from .transformer import TransformerEncoder, TransformerSeq2Seq
@@ -23,6 +27,7 @@ def _builders() -> dict[str, Callable[[ModelConfig], nn.Module]]:
         "transformer-classifier": TransformerClassifier,
         "vit": VisionTransformer,
         "rnn-seq2seq": RNNSeq2Seq,
+        "han": HierarchicalAttentionNetwork,
     }
 
 
@@ -33,6 +38,7 @@ MODEL_DESCRIPTIONS = {
     "transformer-classifier": "encoder classifier ([CLS], mean or attention pooling)",
     "vit": "Vision Transformer (patch embedding, [CLS])",
     "rnn-seq2seq": "GRU/LSTM encoder-decoder: none, Bahdanau, Luong global or local-p attention",
+    "han": "hierarchical attention network (word + sentence attention) or its flat baseline",
 }
 
 
