@@ -135,6 +135,12 @@ TASKS: dict[str, TaskInfo] = {
             "the coffee-shop story: where did I go, where am I now",
             langs=("zh", "en"),
         ),
+        _g(
+            "summaries",
+            "summaries:summaries",
+            "summarise a short story into who went where, in order",
+            langs=("en", "zh"),
+        ),
         _g("addition", "arithmetic:addition", "multi-digit addition a+b= -> sum"),
         _g(
             "addition-scratchpad",

@@ -61,6 +61,7 @@ class TransformerConfig:
     attention_mask: dict | list | None = None
     backend: str | list = "auto"
     tie_embeddings: bool = True
+    attention_only: bool = False  # transformer-lm: no feed-forward sublayers (Elhage et al., 2021)
     pad_id: int = 0
     bos_id: int = 2
     eos_id: int = 3
@@ -82,6 +83,8 @@ class TransformerConfig:
             raise ValueError(f"d_model: {self.d_model} is not divisible by num_heads={self.num_heads}")
         if self.pooling not in ("cls", "attention", "mean"):
             raise ValueError(f"pooling: expected 'cls', 'attention' or 'mean', got {self.pooling!r}")
+        if self.attention_only and self.kind != "transformer-lm":
+            raise ValueError(f"attention_only: only 'transformer-lm' supports it, not kind {self.kind!r}")
         if self.kind == "vit" and self.image_size % self.patch_size:
             raise ValueError(f"patch_size: {self.patch_size} does not divide image_size={self.image_size}")
 

@@ -52,14 +52,28 @@ def sample_next(
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 
+class _NoFeedForward(nn.Module):
+    """Replaces a block's feed-forward residual in attention-only models: ``x -> x``."""
+
+    def forward(self, x: Tensor, fn) -> tuple[Tensor, None]:
+        return x, None
+
+
 class TransformerLM(nn.Module):
-    """GPT-style decoder-only model: ``tokens (B, L) -> (logits (B, L, V), attentions)``."""
+    """GPT-style decoder-only model: ``tokens (B, L) -> (logits (B, L, V), attentions)``.
+
+    ``config.attention_only`` drops every feed-forward sublayer, leaving the attention-only
+    Transformers of Elhage et al. (2021) / Olsson et al. (2022) used to study induction heads.
+    """
 
     def __init__(self, config: TransformerConfig) -> None:
         super().__init__()
         self.config = config
         self.embed = Embedder(config.vocab_size, config)
         self.stack = TransformerStack(config, config.num_layers, causal=True)
+        if config.attention_only:
+            for layer in self.stack.layers:
+                layer.ff, layer.ff_res = None, _NoFeedForward()
         self.head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.head.weight = self.embed.tokens.weight
