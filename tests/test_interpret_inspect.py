@@ -73,7 +73,7 @@ def test_coffee_classifier_demo_is_trained_once_and_cached(monkeypatch):
     torch.testing.assert_close(ins.weights("encoder"), att["encoder"][-1][0].mean(0))
     monkeypatch.setattr("attnlab.training.Trainer.fit", lambda self: pytest.fail("trained twice"))
     assert "[cached]" in list_models()["coffee-qa"]
-    assert I.ensure_demo("coffee-qa") == I._demo_folder("coffee-qa")
+    assert I.ensure_demo("coffee-qa") == I.demo_folder("coffee-qa")
 
 
 def test_dates_rnn_cross_attention_one_layer_one_head():

@@ -16,53 +16,18 @@ step read (``<bos>`` first).
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import shutil
-import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-DEMO_STEPS_ENV = "ATTNLAB_DEMO_STEPS"  # fewer training steps for the demo models (tests)
+from .demo_models import DEMO_MODELS, DEMO_STEPS_ENV, demo_folder, ensure_demo  # noqa: F401 (DEMO_STEPS_ENV: re-exported)
+
 MINILM = "all-MiniLM-L6-v2 sentence encoder (6 layers, 12 heads; WordPiece tokens), from its package"
-COFFEE_SENTENCE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了。我先去了哪里？"
-
-
-@dataclass
-class DemoModel:
-    """A built-in model: an attnlab recipe trained for ``steps`` steps on first use, then cached."""
-
-    task: str
-    family: str
-    steps: int
-    task_params: dict
-    model_args: dict
-    description: str
-    example: str
-
-
-DEMO_MODELS = {
-    "coffee-qa": DemoModel(
-        "coffee-shop", "transformer-classifier", 300, {"questions": ["first", "now"]},
-        {"d_model": 32, "num_heads": 4, "num_layers": 2, "pooling": "attention"},
-        "Transformer classifier (2 layers, 4 heads, attention pooling) answering coffee-shop story "
-        "questions (zh); trained on first use (300 steps, 10-30 s on one core), then cached",
-        COFFEE_SENTENCE,
-    ),
-    "dates-bahdanau": DemoModel(
-        "dates", "rnn-seq2seq", 400, {}, {"hidden_size": 64, "embed_dim": 32, "attention": "bahdanau"},
-        "GRU encoder-decoder with Bahdanau attention translating dates (en/fr/de/zh) to ISO; "
-        "trained on first use (400 steps, 15-50 s on one core), then cached",
-        "Thursday, 25 March 2021",
-    ),
-}  # fmt: skip
 
 
 @dataclass
@@ -148,60 +113,13 @@ def list_models(folder: str | Path | None = None) -> dict[str, str]:
     installed) and the checkpoints in ``folder``."""
     out = {}
     for name, spec in DEMO_MODELS.items():
-        cached = (_demo_folder(name) / "checkpoints" / "latest").is_file()
+        cached = (demo_folder(name) / "checkpoints" / "latest").is_file()
         out[name] = spec.description + (" [cached]" if cached else "")
     if _find_minilm() is not None:
         out["minilm"] = MINILM
     if folder is not None:
         out.update({name: desc for name, (_, desc) in find_checkpoints(folder).items() if name not in out})
     return out
-
-
-def _demo_folder(name: str) -> Path:
-    from attnlab.data.cache import cache_dir
-
-    spec = {k: v for k, v in asdict(DEMO_MODELS[name]).items() if k not in ("description", "example")}
-    spec["steps"] = int(os.environ.get(DEMO_STEPS_ENV) or spec["steps"])  # what the weights depend on
-    key = hashlib.sha256(json.dumps({"v": 1, **spec}, sort_keys=True).encode()).hexdigest()[:12]
-    return cache_dir() / "demo-models" / f"{name}-{key}"
-
-
-_TRAIN_LOCK = threading.Lock()
-
-
-def ensure_demo(name: str) -> Path:
-    """The run folder of demo model ``name``, training it first if it is not cached yet.
-
-    Training writes into a temporary folder that is renamed into place when complete, so a crash or
-    a second process never leaves (or trusts) a half-trained model."""
-    from attnlab.recipes import RECIPE_FILE, Recipe
-    from attnlab.training import TrainConfig, Trainer, latest_checkpoint, seed_everything
-    from attnlab.training.cli import RecipeTask
-
-    final = _demo_folder(name)
-    with _TRAIN_LOCK:
-        if latest_checkpoint(final) is not None:
-            return final
-        spec = DEMO_MODELS[name]
-        steps = int(os.environ.get(DEMO_STEPS_ENV) or spec.steps)
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        print(f"attnlab: training demo model {name} once ({steps} steps) into {final}", file=sys.stderr)
-        seed_everything(0)
-        recipe = Recipe.create(spec.task, spec.family, seed=0, **spec.task_params)
-        model = recipe.build_model(**spec.model_args)
-        config = TrainConfig(lr=3e-3, warmup_steps=max(1, steps // 10), max_steps=steps, batch_size=32)
-        config.out_dir, config.device = str(tmp), "cpu"  # where and how, not what: no validation needed
-        recipe_json = json.dumps(recipe.to_dict(), ensure_ascii=False, indent=1)
-        trainer = Trainer(
-            model, RecipeTask(recipe, 50), config, quiet=True, extra_files={RECIPE_FILE: recipe_json}
-        )
-        trainer.fit()
-        try:
-            os.rename(tmp, final)  # atomic; fails if another process finished first: use theirs
-        except OSError:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return final
 
 
 class ModelStore:
@@ -233,7 +151,7 @@ def _load(model: str | Path, models_dir, allow_paths: bool) -> tuple[str, Callab
     name = str(model)
     if name in DEMO_MODELS:
         loader = lambda: ("recipe", *load(str(ensure_demo(name)))[:2])  # noqa: E731
-        return f"demo:{_demo_folder(name)}", loader, DEMO_MODELS[name].description
+        return f"demo:{demo_folder(name)}", loader, DEMO_MODELS[name].description
     if name == "minilm" and (folder := _find_minilm()) is not None:
         from attnlab.models.bert import load_bert
 
