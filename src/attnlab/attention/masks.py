@@ -400,10 +400,15 @@ def block_sparse(layout: Tensor, block: int) -> Mask:
     lay = layout if per_head else layout[None]  # (H|1, nqb, nkb)
     n_q, n_k = lay.shape[1] * block, lay.shape[2] * block
 
+    def check_covered(last_q: int, last_kv: int) -> None:
+        """Both the predicate and the tile states need the layout to reach the last position."""
+        if last_q >= n_q or last_kv >= n_k:
+            raise ValueError(f"block_sparse: layout covers {n_q} x {n_k} tokens, smaller than the sequence")
+
     def fn(b, h, q, kv, off):
         pos = q + off
-        if torch.is_tensor(pos) and pos.numel() and (int(pos.max()) >= n_q or int(kv.max()) >= n_k):
-            raise ValueError(f"block_sparse: layout covers {n_q} x {n_k} tokens, smaller than the sequence")
+        if torch.is_tensor(pos) and pos.numel():
+            check_covered(int(pos.max()), int(kv.max()))
         hh = h.clamp(max=lay.shape[0] - 1)
         return lay.to(q.device)[hh, pos.clamp(min=0) // block, kv // block] & (pos >= 0)
 
@@ -411,8 +416,7 @@ def block_sparse(layout: Tensor, block: int) -> Mask:
 
     def blocks(qs, qe, ks, ke, off):
         # Exact states from the layout alone (no token grid): a tile touches layout blocks r0..r1 x c0..c1.
-        if int(qe.max()) + off > n_q or int(ke.max()) > n_k:
-            raise ValueError(f"block_sparse: layout covers {n_q} x {n_k} tokens, smaller than the sequence")
+        check_covered(int(qe.max()) - 1 + off, int(ke.max()) - 1)
         first, last = qs + off, qe - 1 + off  # query positions of each tile; positions < 0 see nothing
         r0, r1 = first.clamp(min=0) // block, last.clamp(min=0) // block + 1
         c0, c1 = ks // block, (ke - 1) // block + 1

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ..attention import attend, mods, positions
 from ..attention.backends import Backend
+from ..attention.backends.reference import expand_kv
 from ..attention.masks import Mask
 from ..attention.mods import ScoreMod, as_score_mod
 from .kv_cache import KVCache
@@ -185,7 +186,7 @@ class MultiHeadAttention(nn.Module):
         if m is not None:
             visible = m.materialize(b, h, lq, lk, device=q.device)  # (B|1, H|1, Lq, Lk)
         weights = self.weights_override(weights, visible)
-        v = v.repeat_interleave(self.num_heads // self.num_kv_heads, dim=1)  # (B, H, Lk, Dv)
+        v = expand_kv(v, self.num_heads // self.num_kv_heads)  # (B, H, Lk, Dv)
         return weights.to(v.dtype) @ v, weights  # (B, H, Lq, Dv)
 
     @classmethod

@@ -79,6 +79,23 @@ def always(_request: Request) -> str | None:
     return None
 
 
+def unmasked_only(mask_reason: str, score_what: str) -> Callable[[Request], str | None]:
+    """The ``check`` of approximations that mix positions (Nyström, Linformer): no mask (``full`` is
+    fine), no score mod, no dropout. ``mask_reason`` says why masks cannot apply; ``score_what`` names the
+    scores a mod would have to touch."""
+
+    def check(req: Request) -> str | None:
+        if req.mask is not None and req.mask.kind != "full":
+            return f"mask: {mask_reason}, so masks cannot be applied"
+        if req.score_mod is not None:
+            return f"score_mod cannot be applied to {score_what}"
+        if req.dropout_p > 0:
+            return "attention dropout is not supported"
+        return None
+
+    return check
+
+
 def _register_builtin() -> None:
     from . import chunked, flex, int8, linear, linformer, nystrom, performer, reference, sdpa
 

@@ -20,18 +20,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from . import Backend, Request
+from . import Backend, Request, unmasked_only
 from .reference import expand_kv
 
-
-def check(req: Request) -> str | None:
-    if req.mask is not None and req.mask.kind != "full":
-        return "mask: Linformer projects positions together, so masks cannot be applied"
-    if req.score_mod is not None:
-        return "score_mod cannot be applied to projected scores"
-    if req.dropout_p > 0:
-        return "attention dropout is not supported"
-    return None
+check = unmasked_only("Linformer projects positions together", "projected scores")
 
 
 def mean_pooling(k: int, n: int, dtype=torch.float32, device=None) -> Tensor:

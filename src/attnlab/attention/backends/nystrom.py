@@ -13,18 +13,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import Backend, Request
+from . import Backend, Request, unmasked_only
 from .reference import expand_kv
 
-
-def check(req: Request) -> str | None:
-    if req.mask is not None and req.mask.kind != "full":
-        return "mask: Nyström landmarks average positions together, so masks cannot be applied"
-    if req.score_mod is not None:
-        return "score_mod cannot be applied to landmark scores"
-    if req.dropout_p > 0:
-        return "attention dropout is not supported"
-    return None
+check = unmasked_only("Nyström landmarks average positions together", "landmark scores")
 
 
 def landmarks(x: Tensor, m: int) -> Tensor:
