@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from attnlab.cli import main
-from attnlab.interpret import inspect as I
+from attnlab.interpret.demo_models import DEMO_STEPS_ENV
 from attnlab.interpret.inspect import inspect_text
 from attnlab.interpret.show import SHADES, shade_grid
 
@@ -18,7 +18,7 @@ COFFEE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖�
 def demo_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATTNLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv(I.DEMO_STEPS_ENV, "3")
+        mp.setenv(DEMO_STEPS_ENV, "3")
         yield
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from attnlab.inference import load
 from attnlab.interpret import inspect as I
+from attnlab.interpret.demo_models import DEMO_STEPS_ENV
 from attnlab.interpret.inspect import Inspection, ModelStore, check_text, inspect_text, list_models
 from attnlab.recipes import RECIPE_FILE, Recipe
 from attnlab.training import TrainConfig, Trainer
@@ -25,7 +26,7 @@ def demo_cache(tmp_path_factory):
     """Demo models train for 3 steps into a private cache (the real ones train 300-400 steps)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATTNLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv(I.DEMO_STEPS_ENV, "3")
+        mp.setenv(DEMO_STEPS_ENV, "3")
         yield
 
 

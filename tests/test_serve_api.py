@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from attnlab.interpret import inspect as I
+from attnlab.interpret.demo_models import DEMO_STEPS_ENV
 from attnlab.recipes import RECIPE_FILE, Recipe
 from attnlab.serve import make_server
 from attnlab.training import TrainConfig, Trainer
@@ -25,7 +26,7 @@ def server(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATTNLAB_CACHE", str(tmp_path_factory.mktemp("cache")))
-        mp.setenv(I.DEMO_STEPS_ENV, "3")
+        mp.setenv(DEMO_STEPS_ENV, "3")
         torch.manual_seed(0)
         recipe = Recipe.create("reverse", "transformer-seq2seq", train_size=50)
         config = TrainConfig(max_steps=2, batch_size=4, out_dir=str(runs / "rev"), device="cpu")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attnlab.interpret import inspect as I
+from attnlab.interpret.demo_models import DEMO_STEPS_ENV
 from attnlab.serve import make_server
 
 webdriver = pytest.importorskip(
@@ -47,7 +47,7 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv(I.DEMO_STEPS_ENV, "3")
+    monkeypatch.setenv(DEMO_STEPS_ENV, "3")
     srv = make_server("127.0.0.1", 0, quiet=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield srv

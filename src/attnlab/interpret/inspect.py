@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from .demo_models import DEMO_MODELS, DEMO_STEPS_ENV, demo_folder, ensure_demo  # noqa: F401 (DEMO_STEPS_ENV: re-exported)
+from .demo_models import DEMO_MODELS, demo_folder, ensure_demo
 
 MINILM = "all-MiniLM-L6-v2 sentence encoder (6 layers, 12 heads; WordPiece tokens), from its package"
 
