@@ -1,8 +1,10 @@
 """A short, deterministic training loop for experiments' small models (minutes on a laptop CPU).
 
 Experiments train many tiny models for a fixed budget and compare them; they need no checkpoints or
-resumption, so this loop is deliberately minimal: AdamW, linear warmup, gradient clipping, a step or
-time budget, and the loss curve returned for plotting. ``attnlab train`` uses the full trainer.
+resumption, so this loop is deliberately minimal: AdamW, linear warmup, gradient clipping, a fixed
+number of steps, and the loss curve returned for plotting. ``attnlab train`` uses the full trainer.
+Experiments never end training on the clock: ``time_budget_s`` is only a safety stop, and a run it
+ends is marked ``capped`` (its experiment's verdict is then "inconclusive").
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class FitLog:
     steps: int = 0
     seconds: float = 0.0
     examples_per_s: float = 0.0
+    capped: bool = False  # the safety time limit ended training before ``steps``
 
 
 def batch_size(batch) -> int:
@@ -50,7 +53,7 @@ def fit(
     desc: str = "train",
     quiet: bool = False,
 ) -> FitLog:
-    """Train ``model`` on ``batch_fn(step)`` for ``steps`` steps (or until ``time_budget_s``).
+    """Train ``model`` on ``batch_fn(step)`` for ``steps`` steps (``time_budget_s``: a safety stop).
 
     ``batch_fn`` must be deterministic in ``step`` (e.g. a task generator seeded with the step) so that
     two models compared in one experiment see the same data.
@@ -76,7 +79,8 @@ def fit(
         log.steps = step + 1
         if step % 10 == 0:
             bar.set_postfix(loss=f"{log.losses[-1]:.3f}")
-        if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
+        if time_budget_s is not None and time.perf_counter() - start > time_budget_s and step + 1 < steps:
+            log.capped = True
             break
     log.seconds = time.perf_counter() - start
     log.examples_per_s = examples / max(log.seconds, 1e-9)

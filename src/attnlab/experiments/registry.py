@@ -7,7 +7,7 @@ import pkgutil
 
 from .base import Experiment
 
-_FRAMEWORK = {"base", "registry"}
+_FRAMEWORK = {"base", "registry", "verdict"}
 
 
 def _load() -> dict[str, Experiment]:

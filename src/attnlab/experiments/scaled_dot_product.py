@@ -12,16 +12,14 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from attnlab.attention import attend, masks, mods
+from attnlab.figures import plt, seed_band
+from attnlab.interpret import plot_attention
 
-from attnlab.attention import attend, masks, mods  # noqa: E402
-from attnlab.interpret import plot_attention  # noqa: E402
-
-from .base import Experiment, Result, Text  # noqa: E402
+from .base import Experiment, SeedRun, Text
+from .verdict import Criterion, threshold
 
 SENTENCE = "我昨天去了一家咖啡店，点了一杯拿铁……然后我从咖啡店出来，回家了"
 
@@ -92,18 +90,39 @@ def backend_agreement(gen: torch.Generator) -> dict[str, float]:
     return errors
 
 
-def run(profile: str, out: Path, seed: int) -> Result:
+def run(profile: str, out: Path, seed: int) -> SeedRun:
     dims, length, batch = SIZES[profile]
     gen = torch.Generator().manual_seed(seed)
     rows = {"scaled": [], "unscaled": []}
     for d_k in dims:
         for label in rows:
             rows[label].append(softmax_stats(d_k, length, batch, label == "scaled", gen))
+    coffee_shop_heatmap(str(out / "coffee-shop.png"), seed=seed)
+    errors = backend_agreement(gen)
+    metrics = {
+        "d_k": dims,
+        "entropy_scaled": [r[0] for r in rows["scaled"]],
+        "entropy_unscaled": [r[0] for r in rows["unscaled"]],
+        "grad_scaled": [r[1] for r in rows["scaled"]],
+        "grad_unscaled": [r[1] for r in rows["unscaled"]],
+        "uniform_entropy": math.log(length),
+        "backend_max_error": errors,
+    }
+    return SeedRun(
+        metrics=metrics,
+        config={"length": length, "batch": batch, "dtype": "float64", "backend_check_dtype": "float32"},
+        figures=["coffee-shop.png"],
+    )
+
+
+def plot(per_seed: list[dict], out: Path) -> list[str]:
+    """Entropy and score gradient against d_k, scaled vs unscaled: mean and min–max over seeds."""
+    dims = per_seed[0]["d_k"]
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), dpi=110)
     for label, style in (("scaled", "o-"), ("unscaled", "s--")):
-        axes[0].plot(dims, [r[0] for r in rows[label]], style, label=f"{label}")
-        axes[1].plot(dims, [r[1] for r in rows[label]], style, label=f"{label}")
-    axes[0].axhline(math.log(length), color="grey", lw=0.8, ls=":", label="uniform")
+        seed_band(axes[0], dims, [m[f"entropy_{label}"] for m in per_seed], style, label=label)
+        seed_band(axes[1], dims, [m[f"grad_{label}"] for m in per_seed], style, label=label)
+    axes[0].axhline(per_seed[0]["uniform_entropy"], color="grey", lw=0.8, ls=":", label="uniform")
     axes[0].set(xscale="log", xlabel="d_k", ylabel="attention entropy (nats)", title="softmax saturation")
     axes[1].set(
         xscale="log", yscale="log", xlabel="d_k", ylabel="mean |dL/dscore|", title="gradient to the scores"
@@ -113,57 +132,44 @@ def run(profile: str, out: Path, seed: int) -> Result:
     fig.tight_layout()
     fig.savefig(out / "scaling.png")
     plt.close(fig)
-    coffee_shop_heatmap(str(out / "coffee-shop.png"), seed=seed)
-    errors = backend_agreement(gen)
-    scaled_entropy = [r[0] for r in rows["scaled"]]
-    unscaled_entropy = [r[0] for r in rows["unscaled"]]
-    grad_ratio = rows["scaled"][-1][1] / max(rows["unscaled"][-1][1], 1e-300)
-    spread = max(scaled_entropy) - min(scaled_entropy)
-    collapse = unscaled_entropy[0] - unscaled_entropy[-1]
-    reproduced = spread < 0.25 * collapse and grad_ratio > 1
-    d_max = dims[-1]
-    verdict = Text(
-        en=(
-            f"With 1/sqrt(d_k) the attention entropy stays within {spread:.2f} nats from d_k={dims[0]} to {d_max}; "
-            f"without it the entropy falls by {collapse:.2f} nats (towards one-hot) and at d_k={d_max} the scores "
-            f"receive {grad_ratio:.1f}x less gradient. "
-            + (
-                "This reproduces the saturation argument of Vaswani et al."
-                if reproduced
-                else "This run does not show the expected saturation."
-            )
-            + f" Every fast backend matched the float64 oracle (max error sdpa {errors['sdpa']:.1e}, "
-            f"chunked {errors['chunked']:.1e})."
+    return ["scaling.png"]
+
+
+# The float32 tolerance of the backend equivalence tests (tests/test_backend_equivalence.py).
+BACKEND_TOLERANCE = 2e-5
+
+
+def criteria(per_seed: list[dict]) -> list[Criterion]:
+    """Vaswani et al.'s argument as three checks, each over every seed."""
+    spread_ratio, grad_ratio = [], []
+    for m in per_seed:
+        scaled, unscaled = m["entropy_scaled"], m["entropy_unscaled"]
+        collapse = unscaled[0] - unscaled[-1]  # nats lost without the scale from the smallest to the largest d_k
+        spread_ratio.append((max(scaled) - min(scaled)) / collapse if collapse > 0 else float("inf"))
+        grad_ratio.append(m["grad_scaled"][-1] / max(m["grad_unscaled"][-1], 1e-300))
+    d_max = per_seed[0]["d_k"][-1]
+    worst = {b: [m["backend_max_error"][b] for m in per_seed] for b in ("sdpa", "chunked")}
+    return [
+        threshold(
+            "entropy-stable-when-scaled", spread_ratio, "<", 0.25,
+            en="With 1/√d_k the attention entropy moves by {value} of what it loses without the scale over the "
+            "same range of d_k (criterion: {rule})",
+            zh="使用 1/√d_k 缩放时，注意力熵的变化是不缩放时熵下降量的 {value} 倍（判据：{rule}）",
         ),
-        zh=(
-            f"使用 1/sqrt(d_k) 缩放时，d_k 从 {dims[0]} 增至 {d_max}，注意力熵的变化不超过 {spread:.2f} 奈特；"
-            f"不缩放时熵下降 {collapse:.2f} 奈特（趋向独热），且在 d_k={d_max} 时传到分数上的梯度小 {grad_ratio:.1f} 倍。"
-            + (
-                "这复现了 Vaswani 等人关于 softmax 饱和的论证。"
-                if reproduced
-                else "本次运行未出现预期的饱和现象。"
-            )
-            + f"所有快速后端都与 float64 参考实现一致（最大误差 sdpa {errors['sdpa']:.1e}，chunked {errors['chunked']:.1e}）。"
+        threshold(
+            "more-gradient-when-scaled", grad_ratio, ">", 1.0,
+            en=f"At d_k={d_max} the scores receive {{value}}x more gradient with the scale than without (criterion: {{rule}})",
+            zh=f"在 d_k={d_max} 时，缩放后传到分数上的梯度是不缩放时的 {{value}} 倍（判据：{{rule}}）",
         ),
-    )
-    return Result(
-        name="scaled-dot-product",
-        profile=profile,
-        seed=seed,
-        reproduced=reproduced,
-        metrics={
-            "d_k": dims,
-            "entropy_scaled": scaled_entropy,
-            "entropy_unscaled": unscaled_entropy,
-            "grad_scaled": [r[1] for r in rows["scaled"]],
-            "grad_unscaled": [r[1] for r in rows["unscaled"]],
-            "uniform_entropy": math.log(length),
-            "backend_max_error": errors,
-        },
-        config={"length": length, "batch": batch, "dtype": "float64"},
-        verdict=verdict,
-        figures=["scaling.png", "coffee-shop.png"],
-    )
+        *(
+            threshold(
+                f"{b}-matches-oracle", worst[b], "<=", BACKEND_TOLERANCE, fmt=".1e",
+                en=f"The {b} backend's largest float32 error against the float64 oracle is {{value}} (criterion: {{rule}})",
+                zh=f"{b} 后端（float32）与 float64 参考实现的最大误差为 {{value}}（判据：{{rule}}）",
+            )
+            for b in ("sdpa", "chunked")
+        ),
+    ]  # fmt: skip
 
 
 EXPERIMENT = Experiment(
@@ -186,4 +192,6 @@ EXPERIMENT = Experiment(
         zh="Vaswani 等 2017，第 3.2.1 节：不除以 √d_k 时，d_k 越大 softmax 越饱和、梯度越小。",
     ),
     run=run,
+    criteria=criteria,
+    plot=plot,
 )

@@ -1,0 +1,41 @@
+"""Every experiment's criteria on made-up metrics: all pass on ``passing()``, and every primary
+criterion fails on its case in ``failing()`` (cases live in tests/criteria/<module>.py)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from attnlab.experiments import EXPERIMENTS, decide
+
+CASES = Path(__file__).parent / "criteria"
+
+
+def _cases(name: str):
+    module = sys.modules[EXPERIMENTS[name].run.__module__].__name__.rsplit(".", 1)[1]
+    path = CASES / f"{module}.py"
+    assert path.is_file(), f"{name}: no made-up metrics in tests/criteria/{module}.py"
+    spec = importlib.util.spec_from_file_location(f"criteria_cases_{module}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_criterion_passes_on_good_metrics(name):
+    criteria = EXPERIMENTS[name].criteria(_cases(name).passing())
+    assert [c.name for c in criteria if not c.passed] == []
+    assert decide(criteria) == "yes"
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_every_primary_criterion_can_fail(name):
+    exp, cases = EXPERIMENTS[name], _cases(name)
+    primaries = {c.name for c in exp.criteria(cases.passing()) if c.primary}
+    failing = cases.failing()
+    assert primaries <= set(failing), f"{name}: no failing case for {sorted(primaries - set(failing))}"
+    for criterion, per_seed in failing.items():
+        judged = {c.name: c for c in exp.criteria(per_seed)}
+        assert judged[criterion].passed is False, f"{name}: {criterion} did not fail on its failing case"
+        assert judged[criterion].primary and decide(list(judged.values())) == "no"
