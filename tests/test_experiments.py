@@ -5,21 +5,35 @@ from html.parser import HTMLParser
 
 import pytest
 
-from attnlab.experiments import EXPERIMENTS, get_experiment, load_result, run_experiment
+from attnlab.experiments import EXPERIMENTS, VERDICTS, get_experiment, load_result, run_experiment
 from attnlab.report import build_report
 
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_smoke_profile_writes_results_and_figures(name, tmp_path):
-    result = run_experiment(get_experiment(name), "smoke", tmp_path, seed=1)
+    result = run_experiment(get_experiment(name), "smoke", tmp_path, seeds=[1])
     folder = tmp_path / name
     data = json.loads((folder / "results.json").read_text(encoding="utf-8"))
-    assert data["name"] == name and data["profile"] == "smoke" and data["seed"] == 1
-    assert data["metrics"] and data["verdict"]["en"] and data["verdict"]["zh"]
-    assert data["machine"]["torch"] and data["wall_time_s"] > 0
+    assert data["name"] == name and data["profile"] == "smoke" and data["seeds"] == [1]
+    assert data["per_seed"][0] and data["summary"]["en"] and data["summary"]["zh"]
+    assert data["verdict"] in VERDICTS and data["criteria"]
+    assert data["machine"]["torch"] and data["wall_time_s"] > 0 and data["provenance"]["attnlab"]
     for fig in result.figures:
         assert (folder / fig).read_bytes()[:4] == b"\x89PNG"
-    assert load_result(folder).metrics == result.metrics
+    assert load_result(folder).per_seed == result.per_seed
+
+
+# Training experiments whose smoke profile is run twice: same seed and threads -> same metrics.
+DETERMINISTIC = ["long-range", "positions", "multitask"]
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_same_seed_same_metrics(name, tmp_path):
+    exp = get_experiment(name)
+    first = run_experiment(exp, "smoke", tmp_path / "a", seeds=[3], threads=1)
+    second = run_experiment(exp, "smoke", tmp_path / "b", seeds=[3], threads=1)
+    assert first.per_seed == second.per_seed and first.criteria == second.criteria
+    assert first.machine["threads"] == 1
 
 
 class _Collect(HTMLParser):

@@ -58,12 +58,32 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return importlib.import_module(f"attnlab.bench.{args.suite}").run(args)
 
 
+def _threads(args: argparse.Namespace) -> int | None:
+    """--threads, defaulting to 1 for full profiles (one run per core, as the reference results were made)."""
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads: expected >= 1, got {args.threads}")
+    return args.threads if args.threads is not None else (1 if args.profile == "full" else None)
+
+
+def _print_result(result, label: str) -> None:
+    seeds = ", ".join(map(str, result.seeds))
+    print(f"{label} ({result.profile}, seeds {seeds}, {result.wall_time_s:.1f} s): {result.verdict}")
+    print(result.summary.en)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from attnlab.experiments import get_experiment, run_experiment
 
-    result = run_experiment(get_experiment(args.name), args.profile, args.out, seed=args.seed)
-    print(f"{args.name} ({args.profile}, {result.wall_time_s:.1f} s): results in {args.out}/{args.name}/")
-    print(result.verdict.en)
+    result = run_experiment(
+        get_experiment(args.name),
+        args.profile,
+        args.out,
+        seeds=args.seed,
+        threads=_threads(args),
+        force=args.force,
+    )
+    _print_result(result, args.name)
+    print(f"results in {args.out}/{args.name}/")
     return 0
 
 
@@ -88,8 +108,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stages = tqdm(EXPERIMENTS.values(), desc="demo", unit="experiment")
     for exp in stages:
         stages.set_postfix_str(exp.name)
-        result = run_experiment(exp, args.profile, runs, seed=args.seed)
-        tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict.en}")
+        result = run_experiment(exp, args.profile, runs, seeds=args.seed, threads=_threads(args), force=True)
+        tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict}")
     pages = build_report(args.out, runs)
     print(f"\nreport: {pages[0]} (中文: {pages[1]})")
     return 0
@@ -105,6 +125,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from attnlab.serve import run
 
     return run(args)
+
+
+def _add_seed_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--seed", type=int, action="append", default=None, metavar="S",
+        help="run this seed (repeatable; default: the profile's seeds, 3 for full, 1 otherwise)",
+    )  # fmt: skip
+    p.add_argument(
+        "--threads", type=int, default=None,
+        help="torch threads per run (default: 1 for the full profile, torch's default otherwise); recorded",
+    )  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="run every experiment's quick profile and write the HTML report")
     p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
     p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
-    p.add_argument("--seed", type=int, default=0)
+    _add_seed_arguments(p)
     p.set_defaults(func=cmd_demo)
 
     from attnlab.experiments import EXPERIMENTS
@@ -134,7 +165,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
     p.add_argument("--out", default="attnlab-runs", help="runs folder (default: attnlab-runs)")
-    p.add_argument("--seed", type=int, default=0)
+    _add_seed_arguments(p)
+    p.add_argument(
+        "--force", action="store_true", help="rerun seeds already in the runs folder (default: skip them)"
+    )
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="build the HTML report from experiment results")

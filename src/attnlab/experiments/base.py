@@ -138,7 +138,9 @@ def _package_version(name: str) -> str | None:
     except metadata.PackageNotFoundError:
         pass
     try:  # a Debian data package (e.g. dataset-fashion-mnist)
-        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -150,7 +152,9 @@ def _git_state() -> dict | None:
     if not (root / ".git").exists():
         return None
     try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        commit = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10
+        )
         status = subprocess.run(
             ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
             capture_output=True, text=True, timeout=10,
@@ -292,7 +296,11 @@ def run_experiment(
     done = {s: run_seed(exp, profile, out_dir, s, threads=threads, force=force) for s in seeds}
     for path in sorted((Path(out_dir) / exp.name).glob("seed-*/run.json")):
         record = json.loads(path.read_text(encoding="utf-8"))
-        if record["seed"] not in done and record.get("profile") == profile and record["config"] == done[seeds[0]]["config"]:
+        if (
+            record["seed"] not in done
+            and record.get("profile") == profile
+            and record["config"] == done[seeds[0]]["config"]
+        ):
             done[record["seed"]] = record
     result = judge(exp, [done[s] for s in sorted(done)], out_dir)
     write_json_atomic(Path(out_dir) / exp.name / "results.json", result.to_json())

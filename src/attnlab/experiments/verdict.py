@@ -154,7 +154,9 @@ def compare(
         raise ValueError(f"criterion {name!r}: op expected '>' or '<' for a comparison, got {op!r}")
     av, bv = _values(name, a), _values(name, b)
     if len(av) != len(bv):
-        raise ValueError(f"criterion {name!r}: a and b need one value per seed each, got {len(av)} and {len(bv)}")
+        raise ValueError(
+            f"criterion {name!r}: a and b need one value per seed each, got {len(av)} and {len(bv)}"
+        )
     passed: bool | None = None
     gaps: list[float | None] = [None] * len(av)
     if _finite(av) and _finite(bv):
@@ -212,5 +214,8 @@ HEADLINE = {
         "部分复现：主要判据全部通过，有次要判据未通过。",
     ),
     "no": ("Not reproduced: a primary criterion fails.", "未复现：有主要判据未通过。"),
-    "inconclusive": ("Inconclusive: this run could not judge the claim.", "无法判断：本次运行不足以检验这一结论。"),
+    "inconclusive": (
+        "Inconclusive: this run could not judge the claim.",
+        "无法判断：本次运行不足以检验这一结论。",
+    ),
 }

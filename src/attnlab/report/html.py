@@ -23,8 +23,16 @@ LABELS = {
         "other": "中文",
         "other_href": "index.zh.html",
         "yes": "reproduced",
+        "partly": "partly reproduced",
         "no": "not reproduced",
-        "na": "measured",
+        "inconclusive": "inconclusive",
+        "criteria": "Criteria",
+        "criterion": "criterion",
+        "primary": "primary",
+        "secondary": "secondary",
+        "result": "result",
+        "passed": {True: "passed", False: "failed", None: "not judged"},
+        "seeds": "seeds",
         "profile": "profile",
         "time": "wall time",
         "missing": "not run yet: attnlab run {name}",
@@ -42,8 +50,16 @@ LABELS = {
         "other": "English",
         "other_href": "index.html",
         "yes": "已复现",
+        "partly": "部分复现",
         "no": "未复现",
-        "na": "实测",
+        "inconclusive": "无法判断",
+        "criteria": "判据",
+        "criterion": "判据",
+        "primary": "主要",
+        "secondary": "次要",
+        "result": "结果",
+        "passed": {True: "通过", False: "未通过", None: "无法判断"},
+        "seeds": "种子",
         "profile": "配置",
         "time": "耗时",
         "missing": "尚未运行：attnlab run {name}",
@@ -57,7 +73,8 @@ body{font-family:system-ui,-apple-system,"Noto Sans CJK SC","Microsoft YaHei",sa
 margin:2em auto;padding:0 1em;color:#222;line-height:1.5}
 h1{font-size:1.6em}section{border-top:1px solid #ddd;padding:1em 0}
 .badge{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.8em;margin-left:.5em}
-.yes{background:#d8f3dc;color:#1b4332}.no{background:#ffe5e5;color:#9d0208}.na{background:#e9ecef;color:#333}
+.yes{background:#d8f3dc;color:#1b4332}.partly{background:#fff3bf;color:#7a5c00}
+.no{background:#ffe5e5;color:#9d0208}.inconclusive{background:#e9ecef;color:#333}
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}table{border-collapse:collapse;font-size:.85em}
 td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}.muted{color:#777;font-size:.85em}
 nav{float:right}
@@ -74,12 +91,23 @@ def _metrics_table(metrics: dict) -> str:
     return "<table>" + "".join(rows) + "</table>"
 
 
+def _criteria_table(result: Result, lang: str) -> str:
+    t = LABELS[lang]
+    rows = [f"<tr><th>{t['criterion']}</th><th></th><th>{t['result']}</th></tr>"]
+    for c in result.criteria:
+        kind = t["primary"] if c["primary"] else t["secondary"]
+        rows.append(
+            f"<tr><td><code>{html.escape(c['name'])}</code> ({kind})</td><td>{html.escape(c[lang])}</td>"
+            f"<td>{t['passed'][c['passed']]}</td></tr>"
+        )
+    return "<table>" + "".join(rows) + "</table>"
+
+
 def _section(exp, result: Result | None, lang: str, runs_rel: str) -> str:
     t = LABELS[lang]
     parts = [f'<section id="{exp.name}"><h2>{exp.lesson}. {html.escape(getattr(exp.title, lang))}']
     if result is not None:
-        key = {True: "yes", False: "no", None: "na"}[result.reproduced]
-        parts.append(f'<span class="badge {key}">{t[key]}</span>')
+        parts.append(f'<span class="badge {result.verdict}">{t[result.verdict]}</span>')
     parts.append("</h2>")
     parts.append(f"<p><b>{t['history']}.</b> {html.escape(getattr(exp.history, lang))}</p>")
     parts.append(f"<p><b>{t['mechanism']}.</b> {html.escape(getattr(exp.mechanism, lang))}</p>")
@@ -89,10 +117,13 @@ def _section(exp, result: Result | None, lang: str, runs_rel: str) -> str:
     for fig in result.figures:
         parts.append(f'<img src="{runs_rel}/{exp.name}/{html.escape(fig)}" alt="{html.escape(fig)}">')
     parts.append(f"<p><b>{t['yardstick']}.</b> {html.escape(getattr(exp.yardstick, lang))}</p>")
-    parts.append(f"<p><b>{t['verdict']}.</b> {html.escape(getattr(result.verdict, lang))}</p>")
-    parts.append(f"<details><summary>{t['metrics']}</summary>{_metrics_table(result.metrics)}</details>")
+    parts.append(f"<p><b>{t['verdict']}.</b> {html.escape(getattr(result.summary, lang))}</p>")
+    parts.append(f"<details><summary>{t['criteria']}</summary>{_criteria_table(result, lang)}</details>")
+    for seed, metrics in zip(result.seeds, result.per_seed):
+        summary = f"{t['metrics']} (seed {seed})"
+        parts.append(f"<details><summary>{summary}</summary>{_metrics_table(metrics)}</details>")
     parts.append(
-        f'<p class="muted">{t["profile"]}: {result.profile} · seed {result.seed} · '
+        f'<p class="muted">{t["profile"]}: {result.profile} · {t["seeds"]} {", ".join(map(str, result.seeds))} · '
         f"{t['time']}: {result.wall_time_s:.1f} s · {html.escape(result.machine.get('processor', ''))}, "
         f"torch {html.escape(result.machine.get('torch', ''))}</p></section>"
     )
