@@ -55,6 +55,19 @@ def test_value_errors_are_reported_in_one_line(capsys, monkeypatch):
     assert err.strip() == "attnlab run: error: profile: expected one of ('smoke', 'quick', 'full')"
 
 
+def test_run_records_threads_and_skips_seeds_already_done(tmp_path, capsys):
+    args = ["run", "scaled-dot-product", "--profile", "smoke", "--out", str(tmp_path), "--threads", "1"]
+    assert main([*args, "--seed", "4", "--seed", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "seeds 4, 5" in out and "Profile smoke" in out and "1 thread(s)" in out
+    record = tmp_path / "scaled-dot-product" / "seed-4" / "run.json"
+    stamp = record.stat().st_mtime_ns
+    assert main([*args, "--seed", "4"]) == 0 and record.stat().st_mtime_ns == stamp  # skipped
+    assert main([*args, "--seed", "4", "--force"]) == 0 and record.stat().st_mtime_ns != stamp
+    assert main([*args, "--threads", "0"]) == 2
+    assert "--threads: expected >= 1" in capsys.readouterr().err
+
+
 def test_unknown_experiment_is_a_usage_error():
     proc = run_cli("run", "no-such-experiment")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr and "Traceback" not in proc.stderr
@@ -64,7 +77,7 @@ def test_unknown_experiment_is_a_usage_error():
 def test_demo_smoke_writes_the_bilingual_report(tmp_path):
     proc = run_cli("demo", "--out", str(tmp_path), "--profile", "smoke")
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "runs" / "scaled-dot-product" / "coffee-shop.png").stat().st_size > 10_000
+    assert (tmp_path / "runs" / "scaled-dot-product" / "seed-0" / "coffee-shop.png").stat().st_size > 10_000
     assert (tmp_path / "index.html").is_file() and (tmp_path / "index.zh.html").is_file()
 
 
