@@ -1,43 +1,48 @@
 """Lesson 13: knowledge-enhanced attention — answer from a memory of facts, not from the weights.
 
+Miller et al. (2016, Key-Value Memory Networks) answer 93.9% of WikiMovies questions (hits@1) by
+attending over a knowledge base; Sukhbaatar et al. (2015, End-to-End Memory Networks) answer bAbI
+questions by attending over a memory of sentences: the facts are read, not stored in the weights.
+
 A small Transformer encoder reads a question about a made-up person ("Where does Alice Thorne live?" /
 "王小明住在哪里？"). With memory, the pooled question attends over the example's facts (keys "Alice
 Thorne lives in", values "Paris", encoded by the same encoder) through
-:class:`attnlab.layers.MemoryAttention` (KV-MemNN, Miller et al. 2016) and gates the read into its
-state before the answer classifier. Without memory, the same encoder answers alone. Test questions are
-about people never seen in training, so their facts can only come from the memory. We measure the
-accuracy on those people, the rate at which the top-attended fact is the gold fact (the attention as
+:class:`attnlab.layers.MemoryAttention` (KV-MemNN) and gates the read into its state before the answer
+classifier. Without memory, the same encoder answers alone. Both train for the same steps on the same
+batches. Test questions are about people never seen in training, so their facts can only come from
+the memory. We measure the accuracy on those people against the prior (the asked relation's most
+frequent training value), the rate at which the top-attended fact is the gold fact (the attention as
 an explanation), and the accuracy when the gold fact is removed from the memory (the read is causal).
+The facts are generated (``knowledge`` task); CC-CEDICT is not installed, so no dictionary facts are
+used and nothing is downloaded.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
+from attnlab.data import WordTokenizer, generate, pad_batch
+from attnlab.data.tasks.knowledge import fact_text
+from attnlab.figures import mean_min_max, plt
+from attnlab.interpret.fonts import cjk_font_family
+from attnlab.layers import MemoryAttention
+from attnlab.models.config import TransformerConfig
+from attnlab.models.transformer import TransformerEncoder
 
-from attnlab.data import WordTokenizer, generate, pad_batch  # noqa: E402
-from attnlab.data.tasks.knowledge import fact_text  # noqa: E402
-from attnlab.interpret.fonts import cjk_font_family  # noqa: E402
-from attnlab.layers import MemoryAttention  # noqa: E402
-from attnlab.models.config import TransformerConfig  # noqa: E402
-from attnlab.models.transformer import TransformerEncoder  # noqa: E402
-
-from ._fit import fit  # noqa: E402
-from ._seq_tasks import step_indices  # noqa: E402
-from .base import Experiment, Result, Text  # noqa: E402
+from ._fit import fit
+from ._seq_tasks import step_indices
+from .base import Experiment, SeedRun, Text
+from .verdict import Criterion, compare, fmt_seeds, threshold
 
 LANGS = ("en", "zh")
 PROFILES = {
-    "smoke": dict(train=100, test=40, steps=4, batch=16, d_model=16, layers=1, lr=3e-3, seconds=2.0),
-    "quick": dict(train=1500, test=400, steps=300, batch=32, d_model=32, layers=1, lr=3e-3, seconds=6.0),
-    "full": dict(train=20000, test=2000, steps=2000, batch=32, d_model=48, layers=1, lr=3e-3, seconds=400.0),
+    "smoke": dict(train=100, test=40, steps=4, batch=16, d_model=16, layers=1, lr=3e-3),
+    "quick": dict(train=1500, test=400, steps=300, batch=32, d_model=32, layers=1, lr=3e-3),
+    "full": dict(train=20000, test=2000, steps=2000, batch=32, d_model=48, layers=1, lr=3e-3),
 }
 
 
@@ -141,28 +146,7 @@ def plot_facts(examples, weights: Tensor, path: Path) -> None:
         plt.close(fig)
 
 
-def plot_accuracy(metrics: dict, path: Path) -> None:
-    family = cjk_font_family()
-    with plt.rc_context({"font.family": [family, "DejaVu Sans"]} if family else {}):
-        fig, ax = plt.subplots(figsize=(7, 3.8), dpi=110)
-        bars = {
-            "memory / 有记忆": metrics["memory"]["accuracy"],
-            "memory, gold fact removed / 去掉正确事实": metrics["memory_without_gold"]["accuracy"],
-            "no memory / 无记忆": metrics["no_memory"]["accuracy"],
-            "top fact = gold / 最高权重=正确事实": metrics["memory"]["top_fact_is_gold"],
-        }
-        ax.barh(list(bars), list(bars.values()), color=["seagreen", "orange", "grey", "steelblue"])
-        ax.axvline(metrics["prior"], color="crimson", ls="--", label=f"prior / 先验 {metrics['prior']:.2f}")
-        ax.set_xlim(0, 1)
-        ax.invert_yaxis()
-        ax.set_xlabel("test accuracy on unseen people / 未见过人物的测试准确率")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(path)
-        plt.close(fig)
-
-
-def run(profile: str, out: Path, seed: int) -> Result:
+def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = PROFILES[profile]
     train = [e for lang in LANGS for e in generate("knowledge", cfg["train"], seed=seed, lang=lang)]
     test = [
@@ -190,17 +174,18 @@ def run(profile: str, out: Path, seed: int) -> Result:
     def loss_fn(model, batch) -> Tensor:
         return F.cross_entropy(model(batch)[0], batch["y"])
 
-    metrics: dict = {"prior": prior, "train_people_questions": len(train), "test_questions": len(test)}
-    models = {}
+    metrics: dict = {"prior": prior, "train_questions": len(train), "test_questions": len(test)}
+    models, timings = {}, {}
     for name, memory in (("memory", True), ("no_memory", False)):
         torch.manual_seed(seed)
         model = KnowledgeQA(tok.vocab_size, len(classes), cfg["d_model"], cfg["layers"], memory)
         log = fit(
             model, batch_fn, loss_fn, cfg["steps"], lr=cfg["lr"], warmup=max(1, cfg["steps"] // 10),
-            time_budget_s=cfg["seconds"], desc=f"knowledge/{name}", quiet=profile == "smoke",
+            desc=f"knowledge/{name}", quiet=profile == "smoke",
         )  # fmt: skip
         metrics[name] = evaluate(model, test_data, langs)
-        metrics[name].update(steps=log.steps, train_s=round(log.seconds, 2), final_loss=log.losses[-1])
+        metrics[name].update(steps=log.steps, final_loss=log.losses[-1])
+        timings[f"{name}_train_s"] = round(log.seconds, 2)
         models[name] = model
     no_gold = encode_examples(test, tok, classes, drop_gold=True)
     metrics["memory_without_gold"] = evaluate(models["memory"], no_gold, langs)
@@ -208,70 +193,95 @@ def run(profile: str, out: Path, seed: int) -> Result:
     with torch.no_grad():
         _, w = models["memory"](_take(test_data, torch.tensor(shown)))
     plot_facts([test[i] for i in shown], w, out / "facts-attention.png")
-    plot_accuracy(metrics, out / "accuracy.png")
-    reproduced, verdict = judge(metrics, profile, cfg)
-    return Result(
-        name="knowledge", profile=profile, seed=seed, metrics=metrics, config=dict(cfg, langs=list(LANGS)),
-        verdict=verdict, figures=["facts-attention.png", "accuracy.png"], reproduced=reproduced,
-    )  # fmt: skip
+    config = dict(cfg, langs=list(LANGS))
+    return SeedRun(metrics=metrics, config=config, figures=["facts-attention.png"], timings=timings)
 
 
-def judge(m: dict, profile: str, cfg: dict) -> tuple[bool, Text]:
-    """Criterion: with memory, accuracy on unseen people >= 0.8 and top fact = gold >= 0.8; without
-    memory (and with the gold fact removed) accuracy stays within 0.1 of the prior."""
-    mem, none, drop, prior = m["memory"], m["no_memory"], m["memory_without_gold"], m["prior"]
-    ok = (
-        mem["accuracy"] >= 0.8
-        and mem["top_fact_is_gold"] >= 0.8
-        and none["accuracy"] <= prior + 0.1
-        and drop["accuracy"] <= prior + 0.1
-    )
-    by = lambda r: ", ".join(f"{k} {v:.2f}" for k, v in r["accuracy_by_lang"].items())  # noqa: E731
-    capped = [
-        f"{k} {m[k]['steps']}/{cfg['steps']}" for k in ("memory", "no_memory") if m[k]["steps"] < cfg["steps"]
-    ]
-    en = (
-        f"On questions about people never seen in training, the model with a memory read answers "
-        f"{mem['accuracy']:.2f} ({by(mem)}), the same model without memory {none['accuracy']:.2f} ({by(none)}); "
-        f"the prior (most frequent value of the asked relation) is {prior:.2f}. The top-attended fact is the gold "
-        f"fact in {mem['top_fact_is_gold']:.2f} of questions (chance {mem['chance_top_fact']:.2f}), with "
-        f"{mem['mass_on_gold']:.2f} of the attention mass on it. With the gold fact removed from the memory, "
-        f"accuracy falls to {drop['accuracy']:.2f}, so the answer comes from the fact read, not from the weights. "
-        + (
-            "This reproduces the claim of Miller et al. 2016 / Sukhbaatar et al. 2015: attention over a memory "
-            "answers questions whose facts are outside the weights, and without memory accuracy is near the prior."
-            if ok
-            else "This run does not reproduce the claim of Miller et al. 2016 / Sukhbaatar et al. 2015 (criterion: "
-            "memory accuracy and top-fact = gold >= 0.8, no-memory and gold-removed accuracy within 0.1 of the prior)."
+BARS = (  # (label, metrics -> value)
+    ("memory / 有记忆", lambda m: m["memory"]["accuracy"]),
+    ("memory, gold fact removed / 去掉正确事实", lambda m: m["memory_without_gold"]["accuracy"]),
+    ("no memory / 无记忆", lambda m: m["no_memory"]["accuracy"]),
+    ("top fact = gold / 最高权重=正确事实", lambda m: m["memory"]["top_fact_is_gold"]),
+)
+
+
+def plot(per_seed: list[dict], out: Path) -> list[str]:
+    """Accuracies and the top-fact rate, mean over seeds with min–max error bars; the prior dashed."""
+    family = cjk_font_family()
+    with plt.rc_context({"font.family": [family, "DejaVu Sans"]} if family else {}):
+        fig, ax = plt.subplots(figsize=(7, 3.8), dpi=110)
+        mean, low, high = mean_min_max([[get(m) for _, get in BARS] for m in per_seed])
+        err = [[mu - lo for mu, lo in zip(mean, low)], [hi - mu for mu, hi in zip(mean, high)]]
+        labels = [label for label, _ in BARS]
+        ax.barh(labels, mean, xerr=err, capsize=3, color=["seagreen", "orange", "grey", "steelblue"])
+        prior = sum(m["prior"] for m in per_seed) / len(per_seed)
+        ax.axvline(prior, color="crimson", ls="--", label=f"prior / 先验 {prior:.2f}")
+        ax.set_xlim(0, 1)
+        ax.invert_yaxis()
+        ax.set_xlabel("test accuracy on unseen people / 未见过人物的测试准确率")
+        ax.set_title(
+            f"mean over {len(per_seed)} seed(s), bars: min–max / 各种子均值，误差线：最小–最大", fontsize=8
         )
-        + (
-            f" The time cap stopped training early (busy machine; steps: {', '.join(capped)})."
-            if capped
-            else ""
-        )
-        + (
-            f" The {profile} profile trains for seconds; the full profile judges the claim."
-            if profile != "full"
-            else ""
-        )
-    )
-    zh = (
-        f"对训练中从未出现过的人物提问，带记忆读取的模型准确率为 {mem['accuracy']:.2f}（{by(mem)}），"
-        f"同一模型不带记忆为 {none['accuracy']:.2f}（{by(none)}）；先验（总答该关系最常见的值）为 {prior:.2f}。"
-        f"注意力最高的事实恰为正确事实的比例为 {mem['top_fact_is_gold']:.2f}（随机 {mem['chance_top_fact']:.2f}），"
-        f"正确事实上的注意力质量为 {mem['mass_on_gold']:.2f}。从记忆中去掉正确事实后准确率降到 {drop['accuracy']:.2f}，"
-        "说明答案来自读取的事实，而非权重。"
-        + (
-            "这复现了 Miller 等 2016 / Sukhbaatar 等 2015 的结论：对记忆的注意力能回答事实不在权重中的问题，"
-            "没有记忆时准确率接近先验。"
-            if ok
-            else "本次运行未复现 Miller 等 2016 / Sukhbaatar 等 2015 的结论（判据：有记忆准确率与最高权重事实正确率 ≥ 0.8，"
-            "无记忆及去掉正确事实时准确率不超过先验 0.1）。"
-        )
-        + (f"时间上限使训练提前停止（机器繁忙；步数：{'、'.join(capped)}）。" if capped else "")
-        + (f"{profile} 配置只训练几秒钟，结论以 full 配置为准。" if profile != "full" else "")
-    )
-    return ok, Text(en=en, zh=zh)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "accuracy.png")
+        plt.close(fig)
+    return ["accuracy.png"]
+
+
+# Miller et al. 2016 answer 93.9% of WikiMovies questions (hits@1) from the KB with a key-value memory;
+# here the read is one exact-match hop, so answering at least 80% of questions about unseen people is
+# a conservative "the memory answers". "Near the prior" allows 0.1 above it (chance agreements: another
+# person in the memory may share the value). The attention is an explanation when the top fact is the
+# gold one for at least 80% of questions.
+ANSWERS, NEAR_PRIOR, TOP_FACT = 0.8, 0.1, 0.8
+# Without memory the model cannot know an unseen person's facts: "far below" is taken as a gap of at
+# least half of all questions (the prior is about 1/8 per relation here).
+GAP = 0.5
+
+
+def criteria(per_seed: list[dict]) -> list[Criterion]:
+    """Memory accuracy (threshold, every seed) and memory vs no memory (``compare``, rule "every":
+    seeds are paired, same data and initialisation) are primary; no-memory and gold-removed accuracy
+    near the prior and the top-attended fact being the gold one are secondary."""
+    mem = [m["memory"]["accuracy"] for m in per_seed]
+    none = [m["no_memory"]["accuracy"] for m in per_seed]
+    excess = lambda key: [m[key]["accuracy"] - m["prior"] for m in per_seed]  # noqa: E731
+    prior = fmt_seeds([m["prior"] for m in per_seed])
+    return [
+        threshold(
+            "memory-answers-unseen", mem, ">=", ANSWERS,
+            en="With a memory read, the model answers {value} of the questions about people never seen in "
+            "training (criterion: {rule})",
+            zh="带记忆读取的模型对训练中从未出现过的人物的问题答对 {value}（判据：{rule}）",
+        ),
+        compare(
+            "memory-beats-no-memory", mem, none, margin=GAP,
+            en="The memory model's accuracy on unseen people is {a}, the same model without memory {b}; gap {gap} "
+            "(criterion: {rule})",
+            zh="在未见过的人物上，有记忆模型的准确率为 {a}，无记忆的同一模型为 {b}，差距 {gap}（判据：{rule}）",
+        ),
+        threshold(
+            "no-memory-near-prior", excess("no_memory"), "<=", NEAR_PRIOR, primary=False,
+            en=f"Without memory, accuracy minus the prior ({prior}: always the asked relation's most frequent "
+            "training value) is {value} (criterion: {rule})",
+            zh=f"无记忆时，准确率减去先验（{prior}：总答该关系在训练中最常见的值）为 {{value}}（判据：{{rule}}）",
+        ),
+        threshold(
+            "answer-needs-gold-fact", excess("memory_without_gold"), "<=", NEAR_PRIOR, primary=False,
+            en="With the gold fact removed from each memory, the memory model's accuracy minus the prior is "
+            "{value}: near 0 when the answer comes from the fact read (criterion: {rule})",
+            zh="从每个记忆中去掉正确事实后，有记忆模型的准确率减去先验为 {value}；答案来自读取的事实时它接近 0（判据：{rule}）",
+        ),
+        threshold(
+            "attention-on-gold-fact", [m["memory"]["top_fact_is_gold"] for m in per_seed], ">=", TOP_FACT,
+            primary=False,
+            en="The most attended fact is the gold fact in {value} of test questions (chance "
+            + fmt_seeds([m["memory"]["chance_top_fact"] for m in per_seed]) + "; criterion: {rule})",
+            zh="注意力最高的事实恰为正确事实的比例为 {value}（随机 "
+            + fmt_seeds([m["memory"]["chance_top_fact"] for m in per_seed]) + "；判据：{rule}）",
+        ),
+    ]  # fmt: skip
 
 
 EXPERIMENT = Experiment(
@@ -301,4 +311,6 @@ EXPERIMENT = Experiment(
         "事实不在权重中的问题；没有记忆时准确率接近先验。",
     ),
     run=run,
+    criteria=criteria,
+    plot=plot,
 )
