@@ -1,51 +1,58 @@
 """Lesson 13: cross-modal attention — a question attends over image patches (visual QA on digit strips).
 
+Antol et al. (2015, VQA) and Agrawal et al. (2018, VQA-CP) show language-only baselines well below
+models that see the image; Yang et al. (2016, stacked attention networks) and Lu et al. (2016,
+hierarchical co-attention) gain a few points on VQA over question + whole-image models by letting the
+question attend over image regions, and show attention maps on the regions the question is about.
+
 Images are strips of 2-4 handwritten digits (``visual-qa`` task); questions ask what is left/right of a
 digit, whether a digit is there, or how many there are (en and zh). Every model shares one image
 encoder (each 8x8 digit cut into 4x4 patches by ViT's :class:`PatchEmbedding`, learned positions, one
-self-attention layer) and one question encoder (one Transformer layer, mean-pooled). Compared:
+self-attention layer) and one question encoder (one Transformer layer, mean-pooled), and every model
+trains for the same number of steps on the same batches. Compared:
 
 * ``cross-attention``: the pooled question attends over the patches (two
   :class:`attnlab.layers.CrossModalAttention` hops, text -> image), then answers;
 * ``mean-pool``: question + mean-pooled image, concatenated (the image is seen, but not attended to);
-* ``text-only``: the question alone (the language prior of Antol et al. 2015 / Agrawal et al. 2018);
+* ``text-only``: the question alone (the language prior);
 * ``image-only``: the mean-pooled image without the question.
 
-We report accuracy by question type and where the first hop's attention lands (mass on the digit the
-question names, vs the chance 1/K).
+We measure test accuracy (overall and by question type) on digit images never seen in training and,
+for the cross-attention model, the first hop's attention summed per digit: the mass on the evidence
+digit (see :func:`evidence_slot`) against chance 1/K, how often it is the most attended digit, and the
+mass on the digit the question names (reported as measured, with its chance; no claim is made about
+it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
+from attnlab.data import WordTokenizer, generate, pad_batch
+from attnlab.data.tasks.visual_qa import QTYPES
+from attnlab.figures import mean_min_max, plt
+from attnlab.interpret.fonts import cjk_font_family
+from attnlab.layers import CrossModalAttention
+from attnlab.models.config import TransformerConfig
+from attnlab.models.transformer import TransformerEncoder
+from attnlab.models.vit import PatchEmbedding
 
-from attnlab.data import WordTokenizer, generate, pad_batch  # noqa: E402
-from attnlab.data.tasks.visual_qa import QTYPES  # noqa: E402
-from attnlab.interpret.fonts import cjk_font_family  # noqa: E402
-from attnlab.layers import CrossModalAttention  # noqa: E402
-from attnlab.models.config import TransformerConfig  # noqa: E402
-from attnlab.models.transformer import TransformerEncoder  # noqa: E402
-from attnlab.models.vit import PatchEmbedding  # noqa: E402
-
-from ._fit import fit  # noqa: E402
-from ._seq_tasks import step_indices  # noqa: E402
-from .base import Experiment, Result, Text  # noqa: E402
+from ._fit import fit
+from ._seq_tasks import step_indices
+from .base import Experiment, SeedRun, Text
+from .verdict import Criterion, compare, fmt_seeds, threshold
 
 TILE, PATCH, MAX_DIGITS = 8, 4, 4
 PER_TILE = (TILE // PATCH) ** 2  # patches per digit
 MODELS = ("cross-attention", "mean-pool", "text-only", "image-only")
 PROFILES = {
-    "smoke": dict(train=200, test=80, steps=4, batch=16, d_model=16, seconds=(1.0, 0.5, 0.5, 0.5)),
-    "quick": dict(train=4000, test=600, steps=600, batch=32, d_model=32, seconds=(5.0, 1.5, 1.0, 1.5)),
-    "full": dict(train=30000, test=3000, steps=6000, batch=64, d_model=48, seconds=(300, 90, 45, 90)),
+    "smoke": dict(train=200, test=80, steps=4, batch=16, d_model=16),
+    "quick": dict(train=4000, test=600, steps=300, batch=32, d_model=32),
+    "full": dict(train=30000, test=3000, steps=6000, batch=64, d_model=48),
 }
 
 
@@ -130,6 +137,9 @@ def evaluate(model: VQAModel, data: dict, examples) -> dict:
             idx = [i for i, e in enumerate(examples) if e.meta[key] is not None]
             slots = torch.tensor([examples[i].meta[key] for i in idx])
             out[f"mass_on_{key}"] = float(slot_mass[idx, slots].mean()) if idx else None
+            out[f"chance_{key}"] = (
+                sum(1 / len(examples[i].meta["labels"]) for i in idx) / len(idx) if idx else None
+            )
         idx = [i for i, e in enumerate(examples) if evidence_slot(e) is not None]
         slots = torch.tensor([evidence_slot(examples[i]) for i in idx])
         out["mass_on_evidence"] = float(slot_mass[idx, slots].mean())
@@ -183,21 +193,7 @@ def plot_overlay(examples, data: dict, model: VQAModel, classes: list[str], path
         plt.close(fig)
 
 
-def plot_accuracy(metrics: dict, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(8, 3.8), dpi=110)
-    width = 0.8 / len(MODELS)
-    for j, name in enumerate(MODELS):
-        ys = [metrics["models"][name]["by_type"][qt] or 0.0 for qt in QTYPES]
-        ax.bar([i + j * width for i in range(len(QTYPES))], ys, width, label=name)
-    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(QTYPES))], QTYPES)
-    ax.set(ylabel="test accuracy", ylim=(0, 1.05), title="VQA on digit strips: accuracy by question type")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def run(profile: str, out: Path, seed: int) -> Result:
+def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = PROFILES[profile]
     train = generate("visual-qa", cfg["train"], seed=seed)
     test = generate("visual-qa", cfg["test"], seed=seed, split="test")
@@ -206,87 +202,111 @@ def run(profile: str, out: Path, seed: int) -> Result:
     classes = {c: i for i, c in enumerate(names)}
     data, test_data = encode_examples(train, tok, classes), encode_examples(test, tok, classes)
     metrics: dict = {"models": {}, "train_questions": len(train), "test_questions": len(test)}
-    for name, seconds in zip(MODELS, cfg["seconds"]):
+    timings = {}
+    for name in MODELS:
         torch.manual_seed(seed)
         model = VQAModel(tok.vocab_size, len(classes), cfg["d_model"], name)
         log = fit(
             model,
             lambda s: {k: v[step_indices(len(train), cfg["batch"], seed, s)] for k, v in data.items()},
             lambda m, b: F.cross_entropy(m(b)[0], b["y"]),
-            cfg["steps"], lr=3e-3, warmup=max(1, cfg["steps"] // 10), time_budget_s=seconds,
-            desc=f"vqa/{name}", quiet=profile == "smoke",
+            cfg["steps"], lr=3e-3, warmup=max(1, cfg["steps"] // 10), desc=f"vqa/{name}", quiet=profile == "smoke",
         )  # fmt: skip
         metrics["models"][name] = evaluate(model, test_data, test)
-        metrics["models"][name].update(steps=log.steps, train_s=round(log.seconds, 2))
+        metrics["models"][name]["steps"] = log.steps
+        timings[f"{name}_train_s"] = round(log.seconds, 2)
         if name == "cross-attention":
             shown = [next(i for i, e in enumerate(test) if e.meta["qtype"] == qt) for qt in QTYPES]
             shown_data = {k: v[torch.tensor(shown)] for k, v in test_data.items()}
             plot_overlay([test[i] for i in shown], shown_data, model, names, out / "patch-attention.png")
-    plot_accuracy(metrics, out / "accuracy-by-type.png")
-    reproduced, verdict = judge(metrics, profile, cfg)
-    return Result(
-        name="cross-modal", profile=profile, seed=seed, metrics=metrics, config=dict(cfg, models=list(MODELS)),
-        verdict=verdict, figures=["patch-attention.png", "accuracy-by-type.png"], reproduced=reproduced,
-    )  # fmt: skip
+    config = dict(cfg, models=list(MODELS))
+    return SeedRun(metrics=metrics, config=config, figures=["patch-attention.png"], timings=timings)
 
 
-def judge(metrics: dict, profile: str, cfg: dict) -> tuple[bool, Text]:
-    """Criterion: cross-attention beats the text-only model by >= 0.2 overall, and its first hop puts
-    at least 1.5x the chance mass on the evidence digit (see :func:`evidence_slot`)."""
-    m = metrics["models"]
-    ca, txt = m["cross-attention"], m["text-only"]
-    lands = ca["mass_on_evidence"] >= 1.5 * ca["chance_evidence"]
-    ok = ca["accuracy"] - txt["accuracy"] >= 0.2 and lands
-    row = lambda r: ", ".join(f"{qt} {r['by_type'][qt]:.2f}" for qt in QTYPES)  # noqa: E731
-    models_en = "; ".join(f"{n} {m[n]['accuracy']:.2f} ({row(m[n])})" for n in MODELS)
-    capped = [f"{n} {m[n]['steps']}/{cfg['steps']}" for n in MODELS if m[n]["steps"] < cfg["steps"]]
-    att = (ca["mass_on_evidence"], ca["chance_evidence"], ca["evidence_is_top"])
-    named = ca["mass_on_ref_slot"]
-    en = (
-        f"Test accuracy on digit images never seen in training: {models_en}. "
-        f"The question's first attention hop puts {att[0]:.2f} of its mass on the evidence digit (the answer digit "
-        f"of left/right questions, the named digit of 'is there a ...?'; chance {att[1]:.2f}), which is the most "
-        f"attended digit in {att[2]:.2f} of questions; on the digit the question names it puts {named:.2f}. "
-        + (
-            "As in Antol et al. 2015 / Agrawal et al. 2018, the language-only baseline is far below the model that "
-            "attends to the image, and the attention lands on the digit that answers the question."
-            if ok
-            else "This run does not reproduce the yardstick (criterion: cross-attention >= text-only + 0.2 and "
-            "attention mass on the evidence digit >= 1.5x chance)."
-        )
-        + (f" Training stopped at the time cap (busy machine; steps: {', '.join(capped)})." if capped else "")
-        + (
-            f" The mean-pool model (image seen, not attended to) scores {m['mean-pool']['accuracy']:.2f} after "
-            f"{m['mean-pool']['steps']} steps vs {m['cross-attention']['steps']} for cross-attention: with unequal "
-            "steps that gap is not a clean measure of what attention adds."
-            if m["mean-pool"]["steps"] != m["cross-attention"]["steps"]
-            else ""
-        )
-        + (
-            f" The {profile} profile trains for seconds; the full profile judges the claim."
-            if profile != "full"
-            else ""
-        )
+def plot(per_seed: list[dict], out: Path) -> list[str]:
+    """Test accuracy by question type and overall per model: mean over seeds, min–max error bars."""
+    kinds = (*QTYPES, "all")
+    fig, ax = plt.subplots(figsize=(8.5, 3.8), dpi=110)
+    width = 0.8 / len(MODELS)
+    for j, name in enumerate(MODELS):
+        rows = [
+            [*(m["models"][name]["by_type"][qt] for qt in QTYPES), m["models"][name]["accuracy"]]
+            for m in per_seed
+        ]
+        mean, low, high = mean_min_max(rows)
+        ok = [v is not None for v in mean]
+        xs = [i + j * width for i in range(len(kinds)) if ok[i]]
+        ys = [v for v in mean if v is not None]
+        err = [
+            [v - lo for v, lo in zip(mean, low) if v is not None],
+            [hi - v for v, hi in zip(mean, high) if v is not None],
+        ]
+        ax.bar(xs, ys, width, yerr=err if len(per_seed) > 1 else None, capsize=2, label=name)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(kinds))], kinds)
+    ax.set(ylabel="test accuracy", ylim=(0, 1.05))
+    ax.set_title(
+        f"VQA on digit strips: accuracy by question type (mean of {len(per_seed)} seed(s), bars: min–max)",
+        fontsize=9,
     )
-    zh = (
-        f"在训练中从未见过的数字图像上的测试准确率：{models_en}。"
-        f"问题的第一跳注意力有 {att[0]:.2f} 落在证据数字上（左/右问题的答案数字、“是否有…”中被问到的数字；随机 {att[1]:.2f}），"
-        f"在 {att[2]:.2f} 的问题中它是权重最高的数字；问题中提到的数字获得 {named:.2f}。"
-        + (
-            "与 Antol 等 2015 / Agrawal 等 2018 一致：只看问题的基线远低于关注图像的模型，注意力落在回答问题的数字上。"
-            if ok
-            else "本次运行未复现该结论（判据：交叉注意力比只看文本高至少 0.2，且证据数字上的注意力至少为随机的 1.5 倍）。"
-        )
-        + (f"训练因时间上限提前停止（机器繁忙；步数：{'、'.join(capped)}）。" if capped else "")
-        + (
-            f"均值池化模型（看到图像但不做注意力）训练 {m['mean-pool']['steps']} 步得到 {m['mean-pool']['accuracy']:.2f}，"
-            f"交叉注意力训练了 {m['cross-attention']['steps']} 步：步数不同，这一差距不能干净地衡量注意力的贡献。"
-            if m["mean-pool"]["steps"] != m["cross-attention"]["steps"]
-            else ""
-        )
-        + (f"{profile} 配置只训练几秒钟，结论以 full 配置为准。" if profile != "full" else "")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "accuracy-by-type.png")
+    plt.close(fig)
+    return ["accuracy-by-type.png"]
+
+
+# Yang et al. 2016 (stacked attention) and Lu et al. 2016 (co-attention) gain a few points of VQA
+# accuracy over question + whole-image models; a gap of more than 2 points on every seed is that
+# claim, above the sampling noise of the test set (3,000 questions in the full profile: a standard
+# error of about 0.8 points).
+OVER_MEAN_POOL = 0.02
+# The answers here are balanced, so the question alone is at chance (1/9 for left/right, 1/2 for
+# exists, 1/3 for counting); "far below" (Antol et al. 2015, Agrawal et al. 2018) is a gap of 0.2.
+OVER_TEXT = 0.2
+# The first hop's attention "lands" on the evidence digit when it puts at least 1.5x the chance mass
+# (1/K for K digits) on it.
+LANDS = 1.5
+
+
+def criteria(per_seed: list[dict]) -> list[Criterion]:
+    """Primary: cross-attention beats the mean-pool model (question + mean-pooled image, the image
+    seen but not attended to) and the text-only model; both with ``compare`` rule "every" (seeds are
+    paired: same questions, images and initialisation seed). Secondary: the first hop's mass on the
+    evidence digit is at least 1.5x chance; its sentence also reports the mass on the digit the
+    question names, as measured."""
+    acc = {n: [m["models"][n]["accuracy"] for m in per_seed] for n in MODELS}
+    ca = [m["models"]["cross-attention"] for m in per_seed]
+    ratio = [c["mass_on_evidence"] / c["chance_evidence"] for c in ca]
+    evidence, chance = (
+        fmt_seeds([c["mass_on_evidence"] for c in ca]),
+        fmt_seeds([c["chance_evidence"] for c in ca]),
     )
-    return ok, Text(en=en, zh=zh)
+    top, named = fmt_seeds([c["evidence_is_top"] for c in ca]), fmt_seeds([c["mass_on_ref_slot"] for c in ca])
+    named_chance = fmt_seeds([c["chance_ref_slot"] for c in ca])
+    return [
+        compare(
+            "cross-attention-beats-mean-pool", acc["cross-attention"], acc["mean-pool"], margin=OVER_MEAN_POOL,
+            en="On test images never seen in training, cross-attention over the patches answers {a} of the questions, "
+            "the question + mean-pooled image model {b} after the same number of steps; gap {gap} (criterion: {rule})",
+            zh="在训练中从未见过的测试图像上，对图像块做交叉注意力的模型答对 {a}，问题 + 均值池化图像的模型训练同样步数后答对 {b}，"
+            "差距 {gap}（判据：{rule}）",
+        ),
+        compare(
+            "cross-attention-beats-text-only", acc["cross-attention"], acc["text-only"], margin=OVER_TEXT,
+            en="The question alone answers {b} (cross-attention {a}); gap {gap} (criterion: {rule})",
+            zh="只看问题的模型答对 {b}（交叉注意力 {a}），差距 {gap}（判据：{rule}）",
+        ),
+        threshold(
+            "attention-on-evidence-digit", ratio, ">=", LANDS, primary=False,
+            en=f"The first hop puts {evidence} of its mass on the evidence digit (the answer digit of left/right "
+            f"questions, the named digit of 'is there a ...?'; chance {chance}), {{value}}x chance, and it is the most "
+            f"attended digit in {top} of those questions; the digit the question names gets {named} "
+            f"(chance {named_chance}; criterion for the evidence digit: {{rule}})",
+            zh=f"第一跳注意力有 {evidence} 落在证据数字上（左/右问题的答案数字、“是否有…”中被问到的数字；随机 {chance}），"
+            f"是随机的 {{value}} 倍，在 {top} 的这类问题中它是权重最高的数字；问题中提到的数字获得 {named}"
+            f"（随机 {named_chance}；证据数字的判据：{{rule}}）",
+        ),
+    ]  # fmt: skip
 
 
 EXPERIMENT = Experiment(
@@ -314,4 +334,6 @@ EXPERIMENT = Experiment(
         zh="Antol 等 2015（VQA）/ Agrawal 等 2018（VQA-CP）：只用语言的基线远低于关注图像的模型；注意力应落在问题所指的区域。",
     ),
     run=run,
+    criteria=criteria,
+    plot=plot,
 )
