@@ -2,38 +2,48 @@
 
 T5 (Raffel et al., 2020, "Exploring the Limits of Transfer Learning with a Unified Text-to-Text
 Transformer") casts every task as text-to-text and tells the model which task it is doing with a
-prefix ("translate English to German: ..."). Their Table 14 finds that multi-task training of one
-model is roughly on par with (slightly below) training a separate model per task for the same number
-of steps per task.
+prefix ("translate English to German: ..."). In their Table 14 one model trained on the mixture of all
+tasks scores slightly below separate per-task models (pre-trained, then fine-tuned on each task):
+between about 4 points below and on par on each benchmark (scores out of 100).
 
-We train attnlab's Transformer encoder-decoder (``TransformerSeq2Seq``, char-level) on three generated
-tasks, each source starting with a task token: ``<translate>`` dates (en/fr/de/zh -> ISO, ``dates``),
-``<summarize>`` a story into who went where (``summaries``) and ``<answer>`` a coffee-shop story
-question (``coffee-shop``, English). Budget matching: each single-task model trains ``steps`` steps
-on batches of its task; the multi-task model trains ``3 * steps`` steps, the tasks in round-robin
-(step s trains task s mod 3 on that task's batch number s // 3). So each task gets exactly the same
-batches, in the same order, in both settings; the multi-task model has a third of the parameters of
-the three single-task models together and the same total compute.
+We test the from-scratch version of that claim. attnlab's Transformer encoder-decoder
+(``TransformerSeq2Seq``, char-level) learns three generated tasks, each source starting with a task
+token: ``<translate>`` dates (en/fr/de/zh -> ISO, ``dates``), ``<summarize>`` a story into who went
+where (``summaries``) and ``<answer>`` a coffee-shop story question (``coffee-shop``, English). Budget
+matching: each single-task model trains ``steps`` steps on batches of its task; the multi-task model
+trains ``3 * steps`` steps, the tasks in round-robin (step s trains task s mod 3 on that task's batch
+number s // 3). So each task gets exactly the same batches, in the same order, in both settings; the
+multi-task model has a third of the parameters of the three single-task models together and the same
+total compute.
+
+Criteria (:func:`criteria`), on exact match over seeds:
+
+- primary ``multitask-on-par``: the mean over tasks of (single − multi) is at most ``ON_PAR`` (0.05),
+  mean over seeds; judged only when the single-task models learned their tasks;
+- secondary ``single-task-models-learn``: the single-task models' mean exact match is at least
+  ``LEARNED`` (0.3) on every seed (else "on par" would compare two failures: not judged);
+- secondary ``no-task-far-behind``: the worst task's gap is at most ``WORST_TASK`` (0.15), mean over seeds.
+
+Full profile: 3 seeds, 1,000 steps per task (3,000 for the multi-task model): about 11 minutes per
+seed on one core (timed steps extrapolated).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+from attnlab.data import CharTokenizer, generate
+from attnlab.data.metrics import sequence_accuracy, token_accuracy
+from attnlab.figures import mean_min_max, plt
+from attnlab.models import create_model
 
-from attnlab.data import CharTokenizer, generate  # noqa: E402
-from attnlab.data.metrics import sequence_accuracy, token_accuracy  # noqa: E402
-from attnlab.models import create_model  # noqa: E402
-
-from ._fit import fit  # noqa: E402
-from ._measure import count_params  # noqa: E402
-from ._seq_tasks import greedy, seq2seq_batch, seq2seq_loss, step_indices  # noqa: E402
-from .base import Experiment, Result, Text  # noqa: E402
+from ._fit import fit
+from ._measure import count_params
+from ._seq_tasks import greedy, seq2seq_batch, seq2seq_loss, step_indices
+from .base import Experiment, SeedRun, Text
+from .verdict import Criterion, fmt_seeds, not_judged, threshold
 
 # prefix token -> (attnlab task, its parameters)
 TASKS = {
@@ -46,6 +56,7 @@ PROFILES = {
     "quick": dict(pool=1000, n_test=30, steps=20, batch=32, d_model=32, layers=2),
     "full": dict(pool=20000, n_test=400, steps=1000, batch=32, d_model=64, layers=2),
 }
+LR, WARMUP = 2e-3, 50
 
 
 class TaskData:
@@ -109,92 +120,128 @@ def train(data: TaskData, tasks: list[str], cfg: dict, seed: int):
     steps = cfg["steps"] * len(tasks)
     log = fit(
         model, lambda s: task_batch(data, tasks, s, cfg["batch"], seed)[1], seq2seq_loss, steps,
-        lr=2e-3, warmup=50, desc="+".join(TASKS[t][0] for t in tasks), quiet=True,
+        lr=LR, warmup=WARMUP, desc="+".join(TASKS[t][0] for t in tasks), quiet=True,
     )  # fmt: skip
     return model, log
 
 
-def run(profile: str, out: Path, seed: int) -> Result:
+def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = PROFILES[profile]
     data = TaskData(cfg["pool"], cfg["n_test"], seed)
     prefixes = list(TASKS)
     metrics: dict = {"tasks": {p: TASKS[p][0] for p in prefixes}, "single": {}, "multi": {}}
+    timings: dict = {}
     single_params = 0
     for p in prefixes:
         model, log = train(data, [p], cfg, seed)
         single_params += count_params(model)
         res = evaluate(model, data, p)
-        res.update(steps=log.steps, train_seconds=round(log.seconds, 1), params=count_params(model))
+        res.update(steps=log.steps, params=count_params(model))
         metrics["single"][p] = res
+        timings[f"single{p}_train_s"] = round(log.seconds, 2)
     model, log = train(data, prefixes, cfg, seed)
+    timings["multi_train_s"] = round(log.seconds, 2)
     for p in prefixes:
         metrics["multi"][p] = evaluate(model, data, p)
-    metrics["multi_model"] = {
-        "steps": log.steps,
-        "train_seconds": round(log.seconds, 1),
-        "params": count_params(model),
-    }
+    metrics["multi_model"] = {"steps": log.steps, "params": count_params(model)}
     metrics["single_models_params_total"] = single_params
+    config = {
+        **cfg, "lr": LR, "warmup": WARMUP,
+        "tasks": {p: [t, {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}]
+                  for p, (t, kw) in TASKS.items()},
+    }  # fmt: skip
+    return SeedRun(metrics=metrics, config=config, timings=timings)
+
+
+def plot(per_seed: list[dict], out: Path) -> list[str]:
+    """Exact match and character accuracy per task, single vs multi: mean over seeds, min–max bars."""
+    prefixes = list(per_seed[0]["tasks"])
+    m0 = per_seed[0]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     x = torch.arange(len(prefixes)).float()
     for ax, key in zip(axes, ("exact_match", "token_accuracy")):
-        ax.bar(x - 0.2, [metrics["single"][p][key] for p in prefixes], 0.4, label="3 single-task models")
-        ax.bar(x + 0.2, [metrics["multi"][p][key] for p in prefixes], 0.4, label="1 multi-task model")
-        ax.set_xticks(x.tolist(), [f"{p}\n{TASKS[p][0]}" for p in prefixes], fontsize=8)
+        for shift, setting, label in (
+            (-0.2, "single", "3 single-task models"),
+            (0.2, "multi", "1 multi-task model"),
+        ):
+            mean, low, high = mean_min_max([[m[setting][p][key] for p in prefixes] for m in per_seed])
+            err = [[mu - lo for mu, lo in zip(mean, low)], [hi - mu for mu, hi in zip(mean, high)]]
+            ax.bar(x + shift, mean, 0.4, yerr=err, capsize=3, label=label)
+        ax.set_xticks(x.tolist(), [f"{p}\n{m0['tasks'][p]}" for p in prefixes], fontsize=8)
         ax.set(ylim=(0, 1.05), ylabel=key.replace("_", " "), title=key.replace("_", " "))
         ax.legend(fontsize=7)
-    fig.suptitle(f"Same batches per task ({cfg['steps']} steps each); params {metrics['multi_model']['params']:,} "
-                 f"(multi) vs 3 x {single_params // 3:,} (single)", fontsize=9)  # fmt: skip
+    steps = m0["single"][prefixes[0]]["steps"]
+    fig.suptitle(f"Same batches per task ({steps} steps each), mean over {len(per_seed)} seed(s), bars min–max; "
+                 f"params {m0['multi_model']['params']:,} (multi) vs 3 x {m0['single_models_params_total'] // 3:,} "
+                 "(single)", fontsize=9)  # fmt: skip
     fig.tight_layout()
     fig.savefig(out / "multitask.png")
     plt.close(fig)
-    reproduced, verdict = judge(metrics, profile)
-    return Result(
-        name="multitask", profile=profile, seed=seed, metrics=metrics,
-        config={**cfg, "tasks": {p: [t, {k: list(v) if isinstance(v, tuple) else v for k, v in kw.items()}]
-                                 for p, (t, kw) in TASKS.items()}},
-        verdict=verdict, figures=["multitask.png"], reproduced=reproduced,
+    return ["multitask.png"]
+
+
+# T5's multi-task model fell at most about 4 points (out of 100) below the per-task models on any
+# benchmark of its Table 14 and about 2 on average: "on par" here allows a mean exact-match gap up to
+# T5's largest drop, rounded up to 0.05. Rule "mean" over seeds: an on-par claim is about the expected
+# gap, which more seeds estimate better (with rule "every", more seeds would only make it harder).
+ON_PAR = 0.05
+# No single task far behind: three times ON_PAR. With 400 test examples per task (full profile) the
+# standard error of one exact-match rate is about 0.02 near 0.9, so a 0.15 loss is no noise, and it is
+# far beyond any per-benchmark drop in T5's table.
+WORST_TASK = 0.15
+# "On par" means something only when there is something to lose: below a mean exact match of 0.3 the
+# single-task models have not learned their tasks and a small gap would compare two failures.
+LEARNED = 0.3
+
+
+def criteria(per_seed: list[dict]) -> list[Criterion]:
+    """``multitask-on-par`` (primary; not judged unless the single-task models learned), with
+    ``single-task-models-learn`` and ``no-task-far-behind`` (secondary); see the bounds above."""
+    prefixes = list(per_seed[0]["tasks"])
+    gaps = [
+        [m["single"][p]["exact_match"] - m["multi"][p]["exact_match"] for p in prefixes] for m in per_seed
+    ]
+    single = [sum(m["single"][p]["exact_match"] for p in prefixes) / len(prefixes) for m in per_seed]
+    multi = [sum(m["multi"][p]["exact_match"] for p in prefixes) / len(prefixes) for m in per_seed]
+    worst = [max(g) for g in gaps]
+    worst_task = ", ".join(
+        f"{per_seed[0]['tasks'][p]} {fmt_seeds([g[i] for g in gaps])}" for i, p in enumerate(prefixes)
+    )
+    learned = threshold(
+        "single-task-models-learn", single, ">=", LEARNED, primary=False,
+        en="The single-task models reach a mean exact match of {value} over the three tasks (criterion: {rule})",
+        zh="单任务模型在三个任务上的平均完全匹配率为 {value}（判据：{rule}）",
     )  # fmt: skip
-
-
-def judge(m: dict, profile: str) -> tuple[bool, Text]:
-    """T5 Table 14: multi-task is roughly on par — here, the mean exact-match gap (single - multi) is
-    at most 0.05 and no task loses more than 0.15; and the single-task models must have learned their
-    tasks (mean exact match >= 0.3), else two failures would count as "on par"."""
-    gaps = {p: m["single"][p]["exact_match"] - m["multi"][p]["exact_match"] for p in m["single"]}
-    mean_gap = sum(gaps.values()) / len(gaps)
-    single_mean = sum(r["exact_match"] for r in m["single"].values()) / len(m["single"])
-    learned = single_mean >= 0.3
-    ok = learned and mean_gap <= 0.05 and max(gaps.values()) <= 0.15
-    rows = "; ".join(
-        f"{m['tasks'][p]} {m['single'][p]['exact_match']:.2f} vs {m['multi'][p]['exact_match']:.2f}"
-        for p in gaps
-    )
-    en = (
-        f"Exact match, single-task vs multi-task: {rows} (mean gap {mean_gap:+.3f}). The multi-task model has "
-        f"{m['multi_model']['params']:,} parameters against {m['single_models_params_total']:,} for the three "
-        f"single-task models together, and saw the same batches of every task. "
-    )
-    zh = (
-        f"完全匹配率，单任务 vs 多任务：{rows}（平均差 {mean_gap:+.3f}）。多任务模型有 {m['multi_model']['params']:,} 个参数，"
-        f"三个单任务模型合计 {m['single_models_params_total']:,} 个，每个任务看到的批次完全相同。"
-    )
-    if not learned:
-        en += f"The single-task models reach a mean exact match of only {single_mean:.2f} (< 0.3), too weak to judge. "
-        zh += f"单任务模型的平均完全匹配率只有 {single_mean:.2f}（< 0.3），太弱，无法判断。"
-    if ok:
-        en += "Multi-task training is roughly on par with single-task training, as in T5 (Raffel et al., 2020, Table 14)."
-        zh += "多任务训练与单任务训练大致相当，与 T5（Raffel 等，2020，表 14）一致。"
-    else:
-        en += (
-            "This run does not reproduce T5's 'roughly on par' (criterion: mean exact-match gap <= 0.05 and "
-            "no task more than 0.15 below its single-task model)."
+    if not learned.passed:
+        why_en = f"the single-task models reach a mean exact match of only {fmt_seeds(single)}"
+        why_zh = f"单任务模型的平均完全匹配率只有 {fmt_seeds(single)}"
+        on_par = not_judged(
+            "multitask-on-par",
+            en=f"Multi-task vs single-task could not be judged: {why_en}, too little to lose",
+            zh=f"无法比较多任务与单任务：{why_zh}，没有可以损失的东西",
         )
-        zh += "本次运行未复现 T5 的“大致相当”（判据：平均完全匹配差 <= 0.05，且没有任务比单任务模型低 0.15 以上）。"
-    if profile != "full":
-        en += f" The {profile} profile trains for seconds only; the full profile's numbers judge the claim."
-        zh += f"{profile} 配置只训练几秒钟；结论以 full 配置的数字为准。"
-    return ok, Text(en=en, zh=zh)
+        far = not_judged(
+            "no-task-far-behind", primary=False,
+            en=f"Per-task gaps were not judged: {why_en}", zh=f"未判断各任务差距：{why_zh}",
+        )  # fmt: skip
+        return [on_par, learned, far]
+    mean_gap = [sum(g) / len(g) for g in gaps]
+    return [
+        threshold(
+            "multitask-on-par", mean_gap, "<=", ON_PAR, rule="mean",
+            en=f"Mean exact match over the three tasks: single-task models {fmt_seeds(single)}, one multi-task model "
+            f"{fmt_seeds(multi)} with a third of their parameters and the same batches; gap (single - multi) "
+            "{value} (criterion: {rule})",
+            zh=f"三个任务的平均完全匹配率：单任务模型 {fmt_seeds(single)}，参数只有其三分之一、批次相同的多任务模型 "
+            f"{fmt_seeds(multi)}；差距（单任务 - 多任务）{{value}}（判据：{{rule}}）",
+        ),
+        learned,
+        threshold(
+            "no-task-far-behind", worst, "<=", WORST_TASK, rule="mean", primary=False,
+            en=f"The largest per-task gap (single - multi) is {{value}} (per task: {worst_task}; criterion: {{rule}})",
+            zh=f"单个任务的最大差距（单任务 - 多任务）为 {{value}}（各任务：{worst_task}；判据：{{rule}}）",
+        ),
+    ]  # fmt: skip
 
 
 EXPERIMENT = Experiment(
@@ -216,9 +263,13 @@ EXPERIMENT = Experiment(
         zh="同一个编码器-解码器读入“<任务> 输入”；编码器的自注意力让每个位置都能看到前缀，解码器的交叉注意力读取该任务需要的内容。",
     ),
     yardstick=Text(
-        en="Raffel et al. 2020 (T5), Table 14: multi-task training with task prefixes is roughly on par with "
-        "(slightly below) single-task training of the same model for the same steps per task.",
-        zh="Raffel 等 2020（T5）表 14：带任务前缀的多任务训练与同一模型、每个任务同样步数的单任务训练大致相当（略低）。",
+        en="Raffel et al. 2020 (T5), Table 14: one model trained on a mixture of tasks with task prefixes scores "
+        "slightly below separate per-task models (0-4 points per benchmark); here both are trained from scratch "
+        "on the same batches per task.",
+        zh="Raffel 等 2020（T5）表 14：用任务前缀在多任务混合数据上训练的一个模型，得分略低于每个任务单独的模型"
+        "（各基准相差 0-4 分）；这里两者都从零开始、每个任务使用相同的批次训练。",
     ),
     run=run,
+    criteria=criteria,
+    plot=plot,
 )
