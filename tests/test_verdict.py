@@ -112,7 +112,7 @@ def test_seeds_are_resumable_and_judged_together(tmp_path):
     assert calls == [0, 1, 2] and result.seeds == [0, 1, 2]
     assert result.verdict == "partly"  # side criterion fails on seeds 0 and 1
     assert "Partly reproduced" in result.summary.en and "部分复现" in result.summary.zh
-    assert "3 seed(s) (0, 1, 2" in result.summary.en and "7 training steps" in result.summary.en
+    assert "3 seed(s) (0, 1, 2" in result.summary.en and "fixed training steps (7)" in result.summary.en
     assert result.figures == ["seed-0/f.png"] and result.machine["threads"] == 1
     assert result.provenance["attnlab"] and "git" in result.provenance
     run_experiment(exp, "full", tmp_path, seeds=[2, 3])  # seed 2 done: only 3 runs; all four judged

@@ -237,8 +237,8 @@ def run_seed(
 def caveats(profile: str, seeds: Sequence[int], config: dict, threads: int) -> Text:
     """The standard caveats, once per result: profile, fixed steps, seeds, threads."""
     steps = config.get("steps")
-    steps_en = f"{steps} training steps per model" if steps is not None else "fixed work"
-    steps_zh = f"每个模型训练 {steps} 步" if steps is not None else "固定的工作量"
+    steps_en = f"fixed training steps ({steps})" if steps is not None else "fixed work"
+    steps_zh = f"固定训练步数（{steps}）" if steps is not None else "固定的工作量"
     seeds_txt = ", ".join(map(str, seeds))
     en = (
         f"Profile {profile}: {steps_en} (no time limit), {len(seeds)} seed(s) ({seeds_txt}; values are the mean "

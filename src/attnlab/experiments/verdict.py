@@ -165,11 +165,16 @@ def compare(
             passed = all(g > margin for g in gaps)
         else:
             passed = sum(gaps) / len(gaps) - margin > max(spread(av), spread(bv))
+    more = {"en": "higher" if op == ">" else "lower", "zh": "高" if op == ">" else "低"}
+    by = {
+        "en": f" by more than {margin:{fmt}}" if margin else "",
+        "zh": f" {margin:{fmt}} 以上" if margin else "",
+    }
     words = {
-        ("every", "en"): f"A {op} B by more than {margin:{fmt}} for every seed",
-        ("every", "zh"): f"每个种子上 A {op} B 且差距大于 {margin:{fmt}}",
-        ("spread", "en"): f"mean gap above {margin:{fmt}} by more than the seeds' spread",
-        ("spread", "zh"): f"平均差距超过 {margin:{fmt}} 的部分大于种子间的波动",
+        ("every", "en"): f"{more['en']}{by['en']} on every seed",
+        ("every", "zh"): f"每个种子上都{more['zh']}{'出' + by['zh'] if margin else ''}",
+        ("spread", "en"): f"{more['en']} on average{by['en']}, beyond the seeds' spread",
+        ("spread", "zh"): f"平均{more['zh']}{'出' + by['zh'] if margin else ''}，且超出种子间的波动",
     }
     texts = {}
     for lang, template in (("en", en), ("zh", zh)):
