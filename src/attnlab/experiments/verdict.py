@@ -172,9 +172,12 @@ def compare(
     }
     words = {
         ("every", "en"): f"{more['en']}{by['en']} on every seed",
-        ("every", "zh"): f"每个种子上都{more['zh']}{'出' + by['zh'] if margin else ''}",
+        ("every", "zh"): f"每个种子上都{more['zh'] + '出' + by['zh'] if margin else '更' + more['zh']}",
         ("spread", "en"): f"{more['en']} on average{by['en']}, beyond the seeds' spread",
-        ("spread", "zh"): f"平均{more['zh']}{'出' + by['zh'] if margin else ''}，且超出种子间的波动",
+        (
+            "spread",
+            "zh",
+        ): f"平均{more['zh'] + '出' + by['zh'] if margin else '更' + more['zh']}，且超出种子间的波动",
     }
     texts = {}
     for lang, template in (("en", en), ("zh", zh)):
