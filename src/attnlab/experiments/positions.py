@@ -1,13 +1,22 @@
 """Lesson 10: position encodings and length extrapolation — train short, test long.
 
-Press, Smith & Lewis (2022, "Train Short, Test Long", ALiBi; Fig. 1, Table 2): a causal LM trained on
-windows of L tokens and evaluated on longer windows degrades sharply with sinusoidal positions, while
-ALiBi's linear distance penalty keeps perplexity flat (or improving) far past L. We train the same
-small character-level ``TransformerLM`` at context L once per position scheme (sinusoidal, learned,
-RoPE — Su et al. 2021, T5 bias — Raffel et al. 2020, ALiBi, Shaw et al. 2018, none) on Python
-standard-library source text (read from this interpreter's installation, nothing downloaded) and
-measure held-out perplexity with non-overlapping windows of L, 2L, 4L and 8L characters. Learned
-absolute positions have no embedding past L, so they are evaluated at L only.
+Press, Smith & Lewis (2022, "Train Short, Test Long", ALiBi; Fig. 1) report that a causal LM
+trained on windows of L tokens and evaluated on longer windows degrades sharply with sinusoidal
+positions, while ALiBi's linear distance penalty keeps perplexity flat (or improving) far past L, at
+no cost at L itself. We train the same small character-level ``TransformerLM`` at context L once per
+position scheme (sinusoidal, learned, RoPE — Su et al. 2021, T5 bias — Raffel et al. 2020, ALiBi,
+Shaw et al. 2018, none) for a fixed number of steps on Python standard-library source text (read
+from this interpreter's installation, nothing downloaded) and measure held-out perplexity with
+non-overlapping windows of L, 2L, 4L and 8L characters. Learned absolute positions have no embedding
+past L, so they are evaluated at L only.
+
+Criteria (every rule is "every seed"; the schemes of one seed see the same windows from the same
+initialisation seed): primary — ALiBi's perplexity at 4L is at most 1.2x its value at L, and
+sinusoidal's is more than 1.5x; secondary — ALiBi's perplexity at 8L is below sinusoidal's, its 8L/L
+ratio is below RoPE's, and at L it is within 5% of sinusoidal's.
+
+Full profile: 7 schemes x 800 steps (reduced from 1,000: about 0.12-0.15 s of CPU per step on one
+core, so 1,000 steps would take 14-17 minutes per seed); 800 take about 12-14 minutes per seed.
 """
 
 from __future__ import annotations
@@ -17,43 +26,43 @@ import sysconfig
 import time
 from pathlib import Path
 
-import matplotlib
+import torch
+import torch.nn.functional as F
+from matplotlib.ticker import NullLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from matplotlib.ticker import NullLocator  # noqa: E402
+from attnlab.data import CharTokenizer
+from attnlab.figures import plt, seed_band
+from attnlab.models import create_model
 
-from attnlab.data import CharTokenizer  # noqa: E402
-from attnlab.models import create_model  # noqa: E402
-
-from ._fit import fit  # noqa: E402
-from .base import Experiment, Result, Text  # noqa: E402
+from ._fit import fit
+from .base import Experiment, SeedRun, Text
+from .verdict import Criterion, compare, threshold
 
 SCHEMES = ("sinusoidal", "learned", "rope", "t5", "alibi", "shaw", "none")
 FACTORS = (1, 2, 4, 8)
+LR = 3e-3
+MAX_RELATIVE = 16  # Shaw et al.'s clipping distance
 
 # corpus_chars: characters of stdlib source read (train + test); eval_windows: windows of 8L per length.
+# Fixed step counts (no time limit); every scheme trains the same number of steps.
 SIZES = {
     "smoke": dict(
         context=16, d_model=32, heads=2, layers=1, steps=3, batch=8, corpus_chars=20_000, eval_windows=1
     ),
     "quick": dict(
-        context=32, d_model=64, heads=4, layers=2, steps=250, batch=16, corpus_chars=300_000, eval_windows=8
+        context=32, d_model=64, heads=4, layers=2, steps=150, batch=16, corpus_chars=300_000, eval_windows=8
     ),
     "full": dict(
         context=64,
         d_model=128,
         heads=4,
         layers=3,
-        steps=1000,
+        steps=800,
         batch=32,
         corpus_chars=1_500_000,
         eval_windows=24,
     ),
 }
-TIME_BUDGET_S = {"smoke": 2.0, "quick": 3.5, "full": 105.0}  # per model: a safety cap, steps usually bind
 
 
 def stdlib_corpus(max_chars: int) -> tuple[str, str]:
@@ -114,32 +123,7 @@ def perplexity(model, ids: torch.Tensor, length: int, tokens: int) -> float:
     return math.exp(total / (n * length))
 
 
-def plot(lengths: list[int], ppl: dict[str, list[float | None]], context: int, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(7.6, 4.2), dpi=110)
-    for scheme in SCHEMES:
-        pts = [(n, p) for n, p in zip(lengths, ppl[scheme]) if p is not None]
-        style = "o" if len(pts) == 1 else "o-"
-        ax.plot(
-            [n for n, _ in pts], [p for _, p in pts], style, label=scheme, lw=2 if scheme == "alibi" else 1.2
-        )
-    ax.axvline(context, color="grey", ls=":", lw=1)
-    ax.text(context, ax.get_ylim()[1], " train length L", va="top", fontsize=8, color="grey")
-    ax.set(
-        xscale="log",
-        yscale="log",
-        xlabel="evaluation length (characters)",
-        ylabel="held-out perplexity (per character)",
-        title=f"Train at L={context}, evaluate longer (Press et al. 2022, Fig. 1)",
-    )
-    ax.set_xticks(lengths, labels=[str(n) for n in lengths])
-    ax.xaxis.set_minor_locator(NullLocator())  # only the evaluated lengths as ticks
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-
-
-def run(profile: str, out: Path, seed: int) -> Result:
+def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = SIZES[profile]
     context = cfg["context"]
     lengths = [context * f for f in FACTORS]
@@ -152,23 +136,17 @@ def run(profile: str, out: Path, seed: int) -> Result:
         raise RuntimeError(f"stdlib corpus: test split ({len(test_ids)} chars) shorter than {lengths[-1]}")
     batch_fn = window_batches(train_ids, context, cfg["batch"], seed)  # every scheme sees the same windows
     ppl: dict[str, list[float | None]] = {}
-    train_info = {}
+    final_loss, timings = {}, {}
     for scheme in SCHEMES:
         torch.manual_seed(seed)
         model = create_model(
-            "transformer-lm",
-            vocab_size=tok.vocab_size,
-            d_model=cfg["d_model"],
-            num_heads=cfg["heads"],
-            num_layers=cfg["layers"],
-            max_len=context,
-            position=scheme,
-            max_relative_position=16,
+            "transformer-lm", vocab_size=tok.vocab_size, d_model=cfg["d_model"], num_heads=cfg["heads"],
+            num_layers=cfg["layers"], max_len=context, position=scheme, max_relative_position=MAX_RELATIVE,
             backend="auto",
-        )
+        )  # fmt: skip
         log = fit(
-            model, batch_fn, lm_loss, cfg["steps"], lr=3e-3, warmup=max(1, cfg["steps"] // 10),
-            time_budget_s=TIME_BUDGET_S[profile], desc=f"lm {scheme}", quiet=profile == "smoke",
+            model, batch_fn, lm_loss, cfg["steps"], lr=LR, warmup=max(1, cfg["steps"] // 10),
+            desc=f"lm {scheme}", quiet=profile == "smoke",
         )  # fmt: skip
         start = time.perf_counter()
         # Learned absolute positions have no embedding past max_len = L: they cannot be evaluated longer.
@@ -176,100 +154,118 @@ def run(profile: str, out: Path, seed: int) -> Result:
             perplexity(model, test_ids, n, eval_tokens) if scheme != "learned" or n <= context else None
             for n in lengths
         ]
-        train_info[scheme] = {
-            "steps": log.steps,
+        final_loss[scheme] = sum(log.losses[-10:]) / len(log.losses[-10:])
+        timings[scheme] = {
             "train_s": round(log.seconds, 2),
             "eval_s": round(time.perf_counter() - start, 2),
-            "final_loss": round(sum(log.losses[-10:]) / len(log.losses[-10:]), 4),
+            "examples_per_s": round(log.examples_per_s, 1),
         }
-    plot(lengths, ppl, context, out / "extrapolation.png")
-
     ratio = {
         s: {f"{f}L": (p / v[0] if p is not None else None) for f, p in zip(FACTORS, v)}
         for s, v in ppl.items()
     }
-    alibi4, sin4 = ratio["alibi"]["4L"], ratio["sinusoidal"]["4L"]
-    # Press et al.'s claim, made a yes/no test: ALiBi stays within 20% of its length-L perplexity at 4L
-    # while sinusoidal degrades by more than 50%.
-    reproduced = alibi4 <= 1.2 and sin4 > 1.5
-    stable = [s for s in SCHEMES if s != "learned" and ratio[s]["8L"] <= 1.2]
-    exploded = [s for s in SCHEMES if s != "learned" and ratio[s]["8L"] > 1.5]
-    at_l = ", ".join(f"{s} {v[0]:.2f}" for s, v in ppl.items())
-    small = profile != "full"
-    capped = [f"{s} {train_info[s]['steps']}" for s in SCHEMES if train_info[s]["steps"] < cfg["steps"]]
-    cap_en = (
-        f" The per-model time cap stopped training before {cfg['steps']} steps (busy machine; steps taken: "
-        f"{', '.join(capped)}), so absolute perplexities are not comparable across schemes; each scheme's ratio "
-        "to its own length-L perplexity is."
-        if capped
-        else ""
+    metrics = {
+        "eval_lengths": lengths,
+        "perplexity": ppl,
+        "ratio_to_L": ratio,
+        "final_loss": final_loss,
+        "eval_tokens": eval_tokens,
+    }
+    config = {
+        **cfg,
+        "schemes": list(SCHEMES),
+        "vocab_size": tok.vocab_size,
+        "train_chars": len(train_text),
+        "test_chars": len(test_text),
+        "corpus": "top-level stdlib *.py, sorted; every 10th file held out",
+        "max_relative_position": MAX_RELATIVE,
+        "lr": LR,
+    }
+    return SeedRun(metrics=metrics, config=config, timings=timings)
+
+
+def plot(per_seed: list[dict], out: Path) -> list[str]:
+    """Perplexity and its ratio to the length-L value against the evaluation length, one line per
+    scheme: mean and min–max over seeds."""
+    lengths = per_seed[0]["eval_lengths"]
+    context = lengths[0]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
+    for scheme in SCHEMES:
+        style = "o" if scheme == "learned" else "o-"
+        width = 2 if scheme == "alibi" else 1.2
+        seed_band(
+            axes[0], lengths, [m["perplexity"][scheme] for m in per_seed], style, label=scheme, lw=width
+        )
+        ratios = [[m["ratio_to_L"][scheme][f"{f}L"] for f in FACTORS] for m in per_seed]
+        seed_band(axes[1], lengths, ratios, style, label=scheme, lw=width)
+    axes[1].axhline(ALIBI_FLAT, color="grey", ls="--", lw=0.8, label=f"{ALIBI_FLAT}x (ALiBi bound)")
+    axes[1].axhline(
+        SINUSOIDAL_WORSE, color="grey", ls="-.", lw=0.8, label=f"{SINUSOIDAL_WORSE}x (sinusoidal bound)"
     )
-    cap_zh = (
-        f"每个模型的时间上限使训练在 {cfg['steps']} 步之前停止（机器繁忙；实际步数：{'、'.join(capped)}），"
-        "因此各方案的绝对困惑度不可直接比较，但各自相对于长度 L 的比值可比。"
-        if capped
-        else ""
-    )
-    verdict = Text(
-        en=(
-            f"Trained at L={context} characters and evaluated on held-out stdlib code, the perplexity at L was: {at_l}. "
-            f"At 4L ALiBi's perplexity is {alibi4:.2f}x its value at L and sinusoidal's is {sin4:.2f}x "
-            f"(8L: ALiBi {ratio['alibi']['8L']:.2f}x, sinusoidal {ratio['sinusoidal']['8L']:.2f}x). "
-            f"Within 20% of the length-L value at 8L: {', '.join(stable) or 'none'}; worse by more than 50%: "
-            f"{', '.join(exploded) or 'none'}. Learned positions stop at L (no embedding beyond max_len). "
-            + (
-                "This reproduces Press et al. 2022 (Fig. 1, Table 2): sinusoidal breaks past the training length, ALiBi stays flat."
-                if reproduced
-                else "This run does not reproduce Press et al. 2022's contrast (criterion: ALiBi <= 1.2x and sinusoidal > 1.5x at 4L)."
-            )
-            + (
-                " This profile trains tiny models for seconds; only the full profile judges the claim."
-                if small
-                else ""
-            )
-            + cap_en
+    axes[0].set(ylabel="held-out perplexity (per character)", yscale="log",
+                title=f"Train at L={context}, evaluate longer (Press et al. 2022, Fig. 1)")  # fmt: skip
+    axes[1].set(ylabel="perplexity / perplexity at L", title="Ratio to the training length")
+    for ax in axes:
+        ax.axvline(context, color="grey", ls=":", lw=1)
+        ax.set(xscale="log", xlabel="evaluation length (characters)")
+        ax.set_xticks(lengths, labels=[str(n) for n in lengths])
+        ax.xaxis.set_minor_locator(NullLocator())  # only the evaluated lengths as ticks
+    axes[1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(out / "extrapolation.png")
+    plt.close(fig)
+    return ["extrapolation.png"]
+
+
+# Press et al. 2022, Fig. 1: evaluated on inputs longer than L, ALiBi's perplexity stays at (or below)
+# its value at L, while sinusoidal's climbs steeply within the first L extra tokens. The bounds make
+# "flat" and "degrades" concrete for small models: ALiBi within 20% of its length-L perplexity at 4L,
+# sinusoidal more than 50% worse.
+ALIBI_FLAT = 1.2
+SINUSOIDAL_WORSE = 1.5
+# Press et al. (sec. 4, Fig. 1) also find that ALiBi costs nothing at the training length: its
+# perplexity at L matches sinusoidal's. "Matches" here: within 5%.
+SAME_AT_L = 1.05
+
+
+def criteria(per_seed: list[dict]) -> list[Criterion]:
+    """Press et al.'s contrast at 4L (primary) and three sides of it (secondary); every rule is
+    "every seed" (seeds are paired: the schemes of one seed see the same windows from the same
+    initialisation seed)."""
+    ratio = {s: [m["ratio_to_L"][s] for m in per_seed] for s in ("alibi", "sinusoidal", "rope")}
+    ppl = {s: [m["perplexity"][s] for m in per_seed] for s in ("alibi", "sinusoidal")}
+    context = per_seed[0]["eval_lengths"][0]
+    at_l = [a[0] / s[0] for a, s in zip(ppl["alibi"], ppl["sinusoidal"])]
+    return [
+        threshold(
+            "alibi-flat-at-4L", [r["4L"] for r in ratio["alibi"]], "<=", ALIBI_FLAT, fmt=".2f",
+            en=f"Trained at L={context} characters, ALiBi's held-out perplexity at 4L is {{value}}x its value at L "
+            "(criterion: {rule})",
+            zh=f"以 L={context} 个字符训练，ALiBi 在 4L 上的困惑度是其在 L 上的 {{value}} 倍（判据：{{rule}}）",
         ),
-        zh=(
-            f"以 L={context} 个字符训练、在未见过的标准库代码上评估，长度 L 时的困惑度为：{at_l}。"
-            f"在 4L 时 ALiBi 的困惑度是其 L 时的 {alibi4:.2f} 倍，正弦位置编码是 {sin4:.2f} 倍"
-            f"（8L：ALiBi {ratio['alibi']['8L']:.2f} 倍，正弦 {ratio['sinusoidal']['8L']:.2f} 倍）。"
-            f"在 8L 时仍不超过 L 时 1.2 倍的方案：{'、'.join(stable) or '无'}；变差超过 50% 的：{'、'.join(exploded) or '无'}。"
-            "可学习的绝对位置编码只能评估到 L（超过 max_len 没有位置向量）。"
-            + (
-                "这复现了 Press 等 2022（图 1、表 2）：正弦编码超过训练长度就崩溃，ALiBi 保持平稳。"
-                if reproduced
-                else "本次运行未复现 Press 等 2022 的对比（判据：4L 时 ALiBi ≤ 1.2 倍且正弦 > 1.5 倍）。"
-            )
-            + ("本配置只把很小的模型训练几秒钟，结论以 full 配置为准。" if small else "")
-            + cap_zh
+        threshold(
+            "sinusoidal-degrades-at-4L", [r["4L"] for r in ratio["sinusoidal"]], ">", SINUSOIDAL_WORSE, fmt=".2f",
+            en="Sinusoidal positions' perplexity at 4L is {value}x their value at L (criterion: {rule})",
+            zh="正弦位置编码在 4L 上的困惑度是其在 L 上的 {value} 倍（判据：{rule}）",
         ),
-    )
-    return Result(
-        name="positions",
-        profile=profile,
-        seed=seed,
-        reproduced=reproduced,
-        metrics={
-            "eval_lengths": lengths,
-            "perplexity": ppl,
-            "ratio_to_L": ratio,
-            "training": train_info,
-            "eval_tokens": eval_tokens,
-        },
-        config={
-            **cfg,
-            "schemes": list(SCHEMES),
-            "vocab_size": tok.vocab_size,
-            "train_chars": len(train_text),
-            "test_chars": len(test_text),
-            "corpus": "top-level stdlib *.py, sorted; every 10th file held out",
-            "max_relative_position": 16,
-            "lr": 3e-3,
-            "time_budget_s_per_model": TIME_BUDGET_S[profile],
-        },
-        verdict=verdict,
-        figures=["extrapolation.png"],
-    )
+        compare(
+            "alibi-beats-sinusoidal-at-8L", [p[-1] for p in ppl["alibi"]], [p[-1] for p in ppl["sinusoidal"]],
+            op="<", primary=False, fmt=".2f",
+            en="At 8L ALiBi's perplexity is {a} against sinusoidal's {b} (criterion: {rule})",
+            zh="在 8L 上 ALiBi 的困惑度为 {a}，正弦为 {b}（判据：{rule}）",
+        ),
+        compare(
+            "alibi-extrapolates-better-than-rope", [r["8L"] for r in ratio["alibi"]], [r["8L"] for r in ratio["rope"]],
+            op="<", primary=False, fmt=".3f",
+            en="At 8L ALiBi's perplexity is {a}x its value at L, RoPE's {b}x (criterion: {rule})",
+            zh="在 8L 上 ALiBi 的困惑度是其 L 上的 {a} 倍，RoPE 为 {b} 倍（判据：{rule}）",
+        ),
+        threshold(
+            "alibi-matches-sinusoidal-at-L", at_l, "<=", SAME_AT_L, primary=False, fmt=".3f",
+            en="At the training length ALiBi's perplexity is {value}x sinusoidal's (criterion: {rule})",
+            zh="在训练长度 L 上 ALiBi 的困惑度是正弦的 {value} 倍（判据：{rule}）",
+        ),
+    ]  # fmt: skip
 
 
 EXPERIMENT = Experiment(
@@ -290,8 +286,10 @@ EXPERIMENT = Experiment(
         "的偏置（ALiBi 每个头为 -m·|i - j|）；Shaw 给键和值加上截断距离的可学习向量；none 只依靠因果掩码。",
     ),
     yardstick=Text(
-        en="Press et al. 2022 (ALiBi), Fig. 1 and Table 2: trained at L, sinusoidal perplexity explodes past L while ALiBi stays flat.",
-        zh="Press 等 2022（ALiBi）图 1 与表 2：以长度 L 训练后，正弦编码超过 L 困惑度急剧上升，ALiBi 保持平稳。",
+        en="Press et al. 2022 (ALiBi), Fig. 1: trained at L, sinusoidal perplexity explodes past L while ALiBi stays flat.",
+        zh="Press 等 2022（ALiBi）图 1：以长度 L 训练后，正弦编码超过 L 困惑度急剧上升，ALiBi 保持平稳。",
     ),
     run=run,
+    criteria=criteria,
+    plot=plot,
 )
