@@ -136,3 +136,53 @@ def test_documents_record_the_right_evidence(lang, seed, lo, extra):
         joined = [e.src[slice(*sp)] for sp in m["sentences"]]
         assert all(lex["joiner"].join(w for w in sent[:-1]) in text for sent, text in zip(tokens, joined))
     assert generate("documents", 3, seed=seed, lang=lang, n_sentences=(lo, lo + extra)) == examples[:3]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    lang=st.sampled_from(["en", "zh"]),
+    seed=st.integers(0, 10**6),
+    lo=st.integers(2, 5),
+    extra=st.integers(0, 6),
+)
+def test_marked_documents_label_is_the_marked_sentence_keyword(lang, seed, lo, extra):
+    lex = LEXICON[lang]
+    polarity = {w: label for label in ("neg", "pos") for w in lex[label]}
+    examples = generate("documents", 8, seed=seed, lang=lang, n_sentences=(lo, lo + extra), kind="marked")
+    for e in examples:
+        m = e.meta
+        tokens, s, t = m["tokens"], m["evidence_sentence"], m["evidence_token"]
+        assert lo <= len(tokens) <= lo + extra and len(m["sentences"]) == len(tokens)
+        # every sentence carries exactly one sentiment keyword, of both polarities in every document
+        found = [[w for w in sent if w in polarity] for sent in tokens]
+        assert all(len(f) == 1 for f in found)
+        assert {polarity[f[0]] for f in found} == {"neg", "pos"}
+        assert tokens[s][t] == m["keyword"] and polarity[m["keyword"]] == m["label"]
+        assert e.tgt == ("neg", "pos").index(m["label"])
+        # one marker in the document, at the start or the end (before the end mark) of the evidence
+        hits = [(i, j) for i, sent in enumerate(tokens) for j, w in enumerate(sent) if w in lex["markers"]]
+        assert hits == [(s, m["marker_token"])] and m["marker_token"] in (0, len(tokens[s]) - 2)
+        assert tokens[s][-1] == lex["end"] and e.src[slice(*m["evidence_span"])] == m["keyword"]
+    again = generate("documents", 3, seed=seed, lang=lang, n_sentences=(lo, lo + extra), kind="marked")
+    assert again == examples[:3]
+
+
+def test_marked_documents_polarity_counts_say_nothing_about_the_label():
+    # The number of positive sentences is drawn independently of the label: within each count, both
+    # labels occur about equally often.
+    examples = generate("documents", 4000, seed=1, lang="en", n_sentences=4, kind="marked")
+    pos = set(LEXICON["en"]["pos"])
+    by_count: dict[int, list[int]] = {}
+    for e in examples:
+        k = sum(w in pos for sent in e.meta["tokens"] for w in sent)
+        by_count.setdefault(k, []).append(e.tgt)
+    assert sorted(by_count) == [1, 2, 3]
+    for labels in by_count.values():
+        assert abs(sum(labels) / len(labels) - 0.5) < 0.05
+
+
+def test_documents_bad_kind_and_too_few_sentences_raise():
+    with pytest.raises(ValueError, match="kind"):
+        generate("documents", 2, kind="other")
+    with pytest.raises(ValueError, match="n_sentences"):
+        generate("documents", 2, kind="marked", n_sentences=(1, 3))

@@ -7,11 +7,20 @@ fills the adjective slot with a neutral word ("warm", "round" / "温热", "圆�
 evidence, fills it with a sentiment keyword ("delicious" / "美味" -> positive, "awful" / "糟糕" ->
 negative). The label is the keyword's polarity, so a model must find that sentence and that word.
 
+With ``kind="marked"`` the label depends on which sentence carries a word, not on the word alone:
+every sentence fills its adjective slot with a sentiment keyword (the number of positive sentences is
+drawn independently of the label), and one sentence, the evidence, also carries a summary marker
+("overall", "ultimately" / "总之", "总的来说") at its start or at its end. The label is the polarity
+of the marked sentence's keyword. Distractor sentences share the templates, the subjects and the
+sentiment keywords of the evidence, so counting positive and negative words says nothing about the
+label.
+
 ``src`` is the text; ``tgt`` the label (0 = negative, 1 = positive). ``meta`` holds ``tokens`` (one
 list of word tokens per sentence, the final punctuation included; Chinese words are whole words, as a
 segmenter would give), ``evidence_sentence`` and ``evidence_token`` (indices into ``tokens``),
 ``keyword``, ``label`` ("neg"/"pos"), ``sentences`` (``[start, end)`` character span of each sentence in
-``src``) and ``evidence_span`` (character span of the keyword).
+``src``) and ``evidence_span`` (character span of the keyword); with ``kind="marked"`` also ``kind``,
+``marker`` and ``marker_token`` (the marker's index in the evidence sentence).
 """
 
 from __future__ import annotations
@@ -63,6 +72,7 @@ LEXICON = {
             ["i", "noticed", "that", "the", "{s}", "was", "rather", "{a}"],
             ["everyone", "agreed", "the", "{s}", "felt", "{a}"],
         ],
+        "markers": ["overall", "ultimately"],
         "end": ".",
         "joiner": " ",
     },
@@ -109,6 +119,7 @@ LEXICON = {
             ["我", "注意到", "{s}", "相当", "{a}"],
             ["大家", "都", "说", "{s}", "{a}"],
         ],
+        "markers": ["总之", "总的来说"],
         "end": "。",
         "joiner": "",
     },
@@ -142,6 +153,9 @@ def _render(sentences: list[list[str]], lex) -> tuple[str, list[list[int]], list
     return text, spans, token_spans
 
 
+KINDS = ("keyword", "marked")
+
+
 def documents(
     n: int,
     *,
@@ -149,24 +163,49 @@ def documents(
     split: str = "train",
     lang: str = "en",
     n_sentences=(3, 6),
+    kind: str = "keyword",
 ) -> list[Example]:
     """``n`` documents in ``lang`` ("en" or "zh"); ``n_sentences`` is an int or an inclusive range.
 
-    Exactly one sentence carries a sentiment keyword; the others are distractors with neutral words.
+    ``kind="keyword"``: exactly one sentence carries a sentiment keyword; the others are distractors
+    with neutral words. ``kind="marked"`` (at least 2 sentences): every sentence carries a sentiment
+    keyword and the marked sentence's keyword decides the label (see the module docstring).
     """
     check_int("n", n, 0)
     lex = LEXICON[check_choice("lang", lang, tuple(LEXICON))]
-    lo, hi = check_range("n_sentences", n_sentences, 1)
-    rng = task_rng(f"documents/{lang}/{seed}", split)
+    check_choice("kind", kind, KINDS)
+    lo, hi = check_range("n_sentences", n_sentences, 2 if kind == "marked" else 1)
+    # The keyword documents keep their random stream, so they are unchanged.
+    stream = f"documents/{lang}/{seed}" if kind == "keyword" else f"documents/{kind}/{lang}/{seed}"
+    rng = task_rng(stream, split)
     out = []
     for _ in range(n):
         count = rng.randint(lo, hi)
         label = rng.randrange(2)
-        keyword = rng.choice(lex[LABELS[label]])
-        evidence = rng.randrange(count)
-        sentences, slot = [], 0
+        if kind == "keyword":
+            keyword = rng.choice(lex[LABELS[label]])
+            evidence = rng.randrange(count)
+            words = None
+        else:
+            # How many sentences are positive is drawn independently of the label; the evidence is one
+            # of the sentences of the label's polarity.
+            positive = set(rng.sample(range(count), rng.randint(1, count - 1)))
+            evidence = rng.choice(sorted(positive if label else set(range(count)) - positive))
+            words = [rng.choice(lex[LABELS[i in positive]]) for i in range(count)]
+            keyword = words[evidence]
+        sentences, slot, marker, marker_at = [], 0, None, None
         for i in range(count):
-            tokens, a = _sentence(rng, lex, keyword if i == evidence else rng.choice(lex["neutral"]))
+            if words is None:
+                adjective = keyword if i == evidence else rng.choice(lex["neutral"])
+            else:
+                adjective = words[i]
+            tokens, a = _sentence(rng, lex, adjective)
+            if i == evidence and kind == "marked":
+                marker = rng.choice(lex["markers"])
+                if rng.random() < 0.5:  # at the start of the sentence
+                    tokens, a, marker_at = [marker, *tokens], a + 1, 0
+                else:  # at its end, before the end mark
+                    tokens, marker_at = [*tokens[:-1], marker, tokens[-1]], len(tokens) - 1
             sentences.append(tokens)
             if i == evidence:
                 slot = a
@@ -182,5 +221,7 @@ def documents(
             "sentences": spans,
             "evidence_span": token_spans[evidence][slot],
         }
+        if kind == "marked":
+            meta.update(kind=kind, marker=marker, marker_token=marker_at)
         out.append(Example(text, label, meta))
     return out
