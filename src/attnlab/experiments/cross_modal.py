@@ -238,8 +238,8 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
         xs = [i + j * width for i in range(len(kinds)) if ok[i]]
         ys = [v for v in mean if v is not None]
         err = [
-            [v - lo for v, lo in zip(mean, low) if v is not None],
-            [hi - v for v, hi in zip(mean, high) if v is not None],
+            [max(v - lo, 0.0) for v, lo in zip(mean, low) if v is not None],
+            [max(hi - v, 0.0) for v, hi in zip(mean, high) if v is not None],
         ]
         ax.bar(xs, ys, width, yerr=err if len(per_seed) > 1 else None, capsize=2, label=name)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(kinds))], kinds)

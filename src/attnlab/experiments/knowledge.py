@@ -211,7 +211,10 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
     with plt.rc_context({"font.family": [family, "DejaVu Sans"]} if family else {}):
         fig, ax = plt.subplots(figsize=(7, 3.8), dpi=110)
         mean, low, high = mean_min_max([[get(m) for _, get in BARS] for m in per_seed])
-        err = [[mu - lo for mu, lo in zip(mean, low)], [hi - mu for mu, hi in zip(mean, high)]]
+        err = [
+            [max(mu - lo, 0.0) for mu, lo in zip(mean, low)],
+            [max(hi - mu, 0.0) for mu, hi in zip(mean, high)],
+        ]
         labels = [label for label, _ in BARS]
         ax.barh(labels, mean, xerr=err, capsize=3, color=["seagreen", "orange", "grey", "steelblue"])
         prior = sum(m["prior"] for m in per_seed) / len(per_seed)
