@@ -438,10 +438,10 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
             names[2],
             [m["thread_speedup"]["transformer"] for m in per_seed], [m["thread_speedup"]["lstm"] for m in per_seed],
             primary=False,
-            en=f"From 1 to {threads} threads at n={n_mid}, training speeds up {{a}}x for the Transformer (A) and "
-            "{b}x for the LSTM (B) (criterion: {rule})",
-            zh=f"在 n={n_mid} 时从 1 个线程增加到 {threads} 个，Transformer（A）的训练加速 {{a}} 倍，LSTM（B）加速 "
-            "{b} 倍（判据：{rule}）",
+            en=f"From 1 to {threads} threads at n={n_mid}, training speeds up {{a}}x for the Transformer and "
+            "{b}x for the LSTM (criterion: the Transformer's speed-up {rule})",
+            zh=f"在 n={n_mid} 时从 1 个线程增加到 {threads} 个，Transformer 的训练加速 {{a}} 倍，LSTM 加速 "
+            "{b} 倍（判据：Transformer 的加速{rule}）",
         ),
     ]  # fmt: skip
 

@@ -328,9 +328,9 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
             "bucketing-trains-faster",
             [m["real_tokens_per_s"]["bucketed"] for m in per_seed], [m["real_tokens_per_s"]["naive"] for m in per_seed],
             fmt=".0f",
-            en="One training epoch processes {a} real tokens per second with length-bucketed batches (A) and {b} with "
-            "naive random batches (B) (criterion: {rule})",
-            zh="训练一个轮次，按长度分桶的批次（A）每秒处理 {a} 个真实词元，朴素随机批次（B）为 {b}（判据：{rule}）",
+            en="One training epoch processes {a} real tokens per second with length-bucketed batches and {b} with "
+            "naive random batches (criterion: bucketed {rule})",
+            zh="训练一个轮次，按长度分桶的批次每秒处理 {a} 个真实词元，朴素随机批次为 {b}（判据：分桶批次{rule}）",
         ),
         threshold(
             "padding-changes-output-without-lengths",
@@ -343,9 +343,9 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
             "bucketing-cuts-padding",
             [m["padding_share"]["naive"] for m in per_seed], [m["padding_share"]["bucketed"] for m in per_seed],
             primary=False,
-            en="Padding is a share {a} of the tokens of naive random batches (A) and {b} of length-bucketed batches (B) "
-            "(criterion: {rule})",
-            zh="朴素随机批次（A）中填充占词元的 {a}，按长度分桶的批次（B）中占 {b}（判据：{rule}）",
+            en="Padding is a share {a} of the tokens of naive random batches and {b} of length-bucketed batches "
+            "(criterion: naive {rule})",
+            zh="朴素随机批次中填充占词元的 {a}，按长度分桶的批次中占 {b}（判据：朴素批次{rule}）",
         ),
     ]  # fmt: skip
 
