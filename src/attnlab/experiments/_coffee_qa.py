@@ -14,19 +14,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-import matplotlib
+import torch
+import torch.nn.functional as F
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
+from attnlab.data import CharTokenizer, WordTokenizer, generate, pad_batch, span_mask
+from attnlab.data.metrics import classification_accuracy
+from attnlab.figures import plt, seed_band
+from attnlab.interpret.fonts import cjk_font_family
+from attnlab.models import create_model
 
-from attnlab.data import CharTokenizer, WordTokenizer, generate, pad_batch, span_mask  # noqa: E402
-from attnlab.data.metrics import classification_accuracy  # noqa: E402
-from attnlab.interpret.fonts import cjk_font_family  # noqa: E402
-from attnlab.models import create_model  # noqa: E402
-
-from ._fit import fit  # noqa: E402
+from ._fit import fit
 
 QUESTIONS = ("first", "now")
 QUESTION_TEXT = {"now": "我现在在哪里？", "first": "我先去了哪里？"}
@@ -87,7 +84,7 @@ def train_story_model(lang: str, cfg: dict, seed: int, quiet: bool):
 
     log = fit(
         model, batch_fn, loss_fn, cfg["steps"], lr=2e-3, warmup=max(1, cfg["steps"] // 10),
-        time_budget_s=cfg["budget_s"], desc=f"coffee-shop {lang}", quiet=quiet,
+        desc=f"coffee-shop {lang}", quiet=quiet,
     )  # fmt: skip
     return model, tok, labels, log
 
@@ -165,22 +162,47 @@ def read_sentence(model, tok, labels: dict[str, int], text: str) -> dict:
     }
 
 
-def plot_topk(story: dict, path: Path) -> None:
+def plot_topk(per_seed: list[dict], path: Path) -> None:
+    """Hit@k against k per language and question (pooling α, last layer, chance): mean and min–max over
+    seeds. ``per_seed`` holds one ``{lang: probe_attention(...)}`` per seed."""
     family = cjk_font_family()
     rc = {"font.family": [family, "DejaVu Sans"]} if family else {}
+    langs, ks = list(per_seed[0]), [str(k) for k in TOPK]
+    lines = (("pooling_hit_at_k", "o-", "attention pooling α"), ("last_layer_hit_at_k", "s--", "last layer (received)"),
+             ("chance_at_k", ":", "chance"))  # fmt: skip
     with plt.rc_context(rc):
-        fig, axes = plt.subplots(1, len(story), figsize=(4.6 * len(story), 3.6), dpi=110, squeeze=False)
-        for ax, (lang, m) in zip(axes[0], story.items()):
-            ks = [str(k) for k in TOPK]
-            x = torch.arange(len(ks)).float()
-            ax.bar(x - 0.27, [m["hit_at_k"]["pooling"][k] for k in ks], 0.27, label="attention pooling α")
-            ax.bar(x, [m["hit_at_k"]["last_layer"][k] for k in ks], 0.27, label="last layer (received)")
-            ax.bar(x + 0.27, [m["chance_at_k"][k] for k in ks], 0.27, label="chance", color="grey")
-            ax.set_xticks(x.tolist(), labels=[f"top-{k}" for k in ks])
-            ax.set(ylim=(0, 1.05), ylabel="stories with a target token in top-k",
-                   title=f"{lang}: QA acc {m['qa_accuracy']:.2f}, n={m['n_test']}")  # fmt: skip
-            ax.legend(fontsize=7, loc="lower right")
-        fig.suptitle("Does attention find the shop / the closing phrase (咖啡店, 回家)?", fontsize=10)
+        fig, axes = plt.subplots(
+            len(langs),
+            len(QUESTIONS),
+            figsize=(4.4 * len(QUESTIONS), 3.0 * len(langs)),
+            dpi=110,
+            squeeze=False,
+        )
+        for row, lang in zip(axes, langs):
+            runs = [story[lang] for story in per_seed]
+            acc = sum(m["qa_accuracy"] for m in runs) / len(runs)
+            for ax, q in zip(row, QUESTIONS):
+                for key, style, label in lines:
+                    series = [[m["by_question"][q][key][k] for k in ks] for m in runs]
+                    seed_band(
+                        ax,
+                        TOPK,
+                        series,
+                        style,
+                        label=label,
+                        **({"color": "grey"} if key == "chance_at_k" else {}),
+                    )
+                target = "the shop" if q == "first" else "the closing phrase"
+                ax.set_xticks(list(TOPK), labels=[f"top-{k}" for k in ks])
+                ax.set(
+                    ylim=(0, 1.05), ylabel="stories with a target token", title=f"{lang}, '{q}' -> {target}"
+                )
+                ax.legend(fontsize=7, loc="best")
+            row[0].annotate(f"QA accuracy {acc:.2f}", (0.02, 0.92), xycoords="axes fraction", fontsize=8)
+        seeds = f"mean and min–max over {len(per_seed)} seeds" if len(per_seed) > 1 else "one seed"
+        fig.suptitle(
+            f"Is the evidence (咖啡店 ... 回家) among the k most attended tokens? ({seeds})", fontsize=10
+        )
         fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from attnlab.data import generate  # noqa: E402
-from attnlab.interpret import (  # noqa: E402
+from attnlab.data import generate
+from attnlab.figures import plt
+from attnlab.interpret import (
     explain_classifier,
     gradient_importance,
     importance_correlation,
@@ -26,9 +23,9 @@ from attnlab.interpret import (  # noqa: E402
     permutation_test,
     uniform_test,
 )
-from attnlab.interpret.fonts import cjk_font_family  # noqa: E402
+from attnlab.interpret.fonts import cjk_font_family
 
-from ._coffee_qa import QUESTIONS, StoryData  # noqa: E402
+from ._coffee_qa import QUESTIONS, StoryData
 
 SMALL_CHANGE = 0.05  # a permutation "changes little" when the median TVD stays below this
 
@@ -128,72 +125,3 @@ def plot_faithfulness(faith: dict, raw: dict, path: Path) -> None:
         fig.tight_layout()
         fig.savefig(path)
         plt.close(fig)
-
-
-def faithfulness_text(faith: dict) -> tuple[str, str]:
-    """The verdict's (en, zh) sentences, written from the measured numbers."""
-    tau = lambda m, k: m["kendall_tau"][k]["mean"]  # noqa: E731
-    weak = all(tau(m, "attention_gradient") < 0.5 and tau(m, "attention_loo") < 0.5 for m in faith.values())
-    # If gradient and leave-one-out disagree with each other as much, weak τ with α says little by itself.
-    noisy = all(tau(m, "gradient_loo") < 0.5 for m in faith.values())
-    little = all(m["permutation_share_small"] >= 0.5 for m in faith.values())
-    hurts = [lang for lang, m in faith.items() if m["accuracy"] - m["uniform_pooling_accuracy"] >= 0.1]
-    en = "(d) Faithfulness of the pooling α: " + "; ".join(
-        f"{lang}: Kendall τ(α, gradient) {tau(m, 'attention_gradient'):.2f}, τ(α, leave-one-out) "
-        f"{tau(m, 'attention_loo'):.2f}, τ(gradient, leave-one-out) {tau(m, 'gradient_loo'):.2f}; "
-        f"median output TVD under {m['n_permutations']} random permutations of α {m['permutation_median_tvd']:.3f} "
-        f"({m['permutation_share_small']:.0%} of stories below {SMALL_CHANGE}, argmax flips in "
-        f"{m['permutation_flip_rate']:.0%} of permutations); uniform α: accuracy {m['accuracy']:.0%} -> "
-        f"{m['uniform_pooling_accuracy']:.0%} (all attention uniform: {m['uniform_all_accuracy']:.0%})"
-        for lang, m in faith.items()
-    )
-    en += (
-        ". Jain & Wallace (2019) found weak correlations and outputs that permutations often barely move; "
-        + (
-            "the correlations here are weak too (mean τ < 0.5)"
-            + (" — but gradient and leave-one-out also agree only weakly with each other" if noisy else "")
-            if weak
-            else "here the correlations are not weak (some mean τ >= 0.5)"
-        )
-        + (
-            "; permuting α changes little in most stories, as in J&W"
-            if little
-            else "; unlike J&W, permuting α changes most outputs (this model's attention is not interchangeable)"
-        )
-        + ". Wiegreffe & Pinter (2019): uniform attention hurts where attention matters — "
-        + (
-            f"it does here for {', '.join(hurts)} (>= 10 points), so α carries the answer. "
-            if hurts
-            else "here it costs under 10 points, so this model does not need its pooling α. "
-        )
-        + "Uniform weights are swapped into the trained model at test time; W&P also retrain with them."
-    )
-    zh = "(d) 池化 α 的忠实度：" + "；".join(
-        f"{lang}：Kendall τ(α, 梯度) {tau(m, 'attention_gradient'):.2f}，τ(α, 留一) {tau(m, 'attention_loo'):.2f}，"
-        f"τ(梯度, 留一) {tau(m, 'gradient_loo'):.2f}；α 随机置换 {m['n_permutations']} 次后输出 TVD 的中位数 "
-        f"{m['permutation_median_tvd']:.3f}（{m['permutation_share_small']:.0%} 的故事低于 {SMALL_CHANGE}，"
-        f"{m['permutation_flip_rate']:.0%} 的置换改变了预测）；均匀 α：准确率 {m['accuracy']:.0%} → "
-        f"{m['uniform_pooling_accuracy']:.0%}（全部注意力均匀：{m['uniform_all_accuracy']:.0%}）"
-        for lang, m in faith.items()
-    )
-    zh += (
-        "。Jain & Wallace (2019) 发现相关性弱、置换注意力常常几乎不改变输出；"
-        + (
-            "本次相关性同样很弱（平均 τ < 0.5）" + ("，但梯度与留一法彼此之间也只弱相关" if noisy else "")
-            if weak
-            else "本次相关性并不弱（有平均 τ ≥ 0.5）"
-        )
-        + (
-            "；与 J&W 一致，多数故事中置换 α 几乎不改变输出"
-            if little
-            else "；与 J&W 不同，置换 α 改变了多数输出（该模型的注意力不可随意替换）"
-        )
-        + "。Wiegreffe & Pinter (2019)：在注意力起作用的任务上，均匀注意力会降低准确率——"
-        + (
-            f"本次在 {'、'.join(hurts)} 上确实如此（≥ 10 个百分点），α 承载了答案。"
-            if hurts
-            else "本次下降不足 10 个百分点，模型并不依赖池化 α。"
-        )
-        + "均匀权重是在测试时换入已训练模型的；W&P 还用均匀权重重新训练。"
-    )
-    return en, zh
