@@ -58,11 +58,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return importlib.import_module(f"attnlab.bench.{args.suite}").run(args)
 
 
-def _threads(args: argparse.Namespace) -> int | None:
-    """--threads, defaulting to 1 for full profiles (one run per core, as the reference results were made)."""
+def _threads(args: argparse.Namespace, exp) -> int | None:
+    """--threads, defaulting to 1 for full profiles (one run per core, as the reference results were made)
+    except for timing experiments, which measure what the machine's cores can do (torch's default)."""
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads: expected >= 1, got {args.threads}")
-    return args.threads if args.threads is not None else (1 if args.profile == "full" else None)
+    if args.threads is not None:
+        return args.threads
+    return 1 if args.profile == "full" and not exp.timing else None
 
 
 def _print_result(result, label: str) -> None:
@@ -74,12 +77,13 @@ def _print_result(result, label: str) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from attnlab.experiments import get_experiment, run_experiment
 
+    exp = get_experiment(args.name)
     result = run_experiment(
-        get_experiment(args.name),
+        exp,
         args.profile,
         args.out,
         seeds=args.seed,
-        threads=_threads(args),
+        threads=_threads(args, exp),
         force=args.force,
     )
     _print_result(result, args.name)
@@ -108,7 +112,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stages = tqdm(EXPERIMENTS.values(), desc="demo", unit="experiment")
     for exp in stages:
         stages.set_postfix_str(exp.name)
-        result = run_experiment(exp, args.profile, runs, seeds=args.seed, threads=_threads(args), force=True)
+        result = run_experiment(
+            exp, args.profile, runs, seeds=args.seed, threads=_threads(args, exp), force=True
+        )
         tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict}")
     pages = build_report(args.out, runs)
     print(f"\nreport: {pages[0]} (中文: {pages[1]})")
@@ -134,7 +140,8 @@ def _add_seed_arguments(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--threads", type=int, default=None,
-        help="torch threads per run (default: 1 for the full profile, torch's default otherwise); recorded",
+        help="torch threads per run (default: 1 for full profiles of experiments that do not time the "
+        "machine, torch's default otherwise); recorded",
     )  # fmt: skip
 
 
