@@ -270,18 +270,18 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
                 f"{task}-attention-beats-none-beyond", beyond["bahdanau"], beyond["none"], margin=BEYOND_MARGIN,
                 en=f"On {task} (trained on inputs of at most {limit} characters), beyond the training length the "
                 "Bahdanau model decodes {a} of the inputs exactly, the model without attention {b}; gap {gap} "
-                "(criterion: {rule})",
+                "(criterion: Bahdanau {rule})",
                 zh=f"在 {task} 上（训练输入不超过 {limit} 个字符），超出训练长度后 Bahdanau 模型完全正确解码 {{a}} 的输入，"
-                "无注意力模型 {b}；差距 {gap}（判据：{rule}）",
+                "无注意力模型 {b}；差距 {gap}（判据：Bahdanau 模型{rule}）",
             ),
             compare(
                 f"{task}-attention-loses-less-beyond", [_drop(r) for r in res["none"]],
                 [_drop(r) for r in res["bahdanau"]],
                 en=f"On {task}, going from inside the training length to beyond it, the model without attention falls from "
                 f"{inside['none']} and loses {{a}} sequence accuracy, the Bahdanau model falls from "
-                f"{inside['bahdanau']} and loses {{b}} (criterion: {{rule}})",
+                f"{inside['bahdanau']} and loses {{b}} (criterion: the loss without attention {{rule}})",
                 zh=f"在 {task} 上，从训练长度以内到超出训练长度，无注意力模型从 {inside['none']} 下降 {{a}}，Bahdanau 模型从 "
-                f"{inside['bahdanau']} 下降 {{b}}（判据：{{rule}}）",
+                f"{inside['bahdanau']} 下降 {{b}}（判据：无注意力模型的下降{{rule}}）",
             ),
         ]  # fmt: skip
         luong = [name for name in LUONG if name in res]
@@ -297,9 +297,9 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
                     margin=BEYOND_MARGIN,
                     primary=False,
                     en=f"On {task}, Luong's scores beyond the training length: {each}; the weakest reaches {{a}} against {{b}} "
-                    "without attention, gap {gap} (criterion: {rule})",
+                    "without attention, gap {gap} (criterion: the weakest Luong score {rule})",
                     zh=f"在 {task} 上，超出训练长度后 Luong 各打分函数：{each}；最弱的为 {{a}}，无注意力模型 {{b}}，差距 {{gap}}"
-                    "（判据：{rule}）",
+                    "（判据：最弱的 Luong 打分函数{rule}）",
                 )  # fmt: skip
             )
         else:
