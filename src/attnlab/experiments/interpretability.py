@@ -243,6 +243,7 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
         "questions": list(QUESTIONS),
         "topk": list(TOPK),
         "languages": list(LANGS),
+        "steps": f"{cfg['dates']['steps']} (dates) / {cfg['story']['steps']} (each story model)",
     }
     metrics = {"dates": dates, "coffee_shop": story, "course_sentence": course, "faithfulness": faith}
     return SeedRun(metrics=metrics, config=config, figures=figures, timings=timings)
@@ -304,9 +305,9 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
                     f"coffee-{lang}-{q}-evidence-in-top3", hit, bar,
                     en=f"For '{q}' questions ({lang}) {what[0]} is among the 3 tokens with the most pooling attention in "
                     f"{{a}} of the stories (chance {chance}; last layer {last}); the bar, the larger of {HIT_FLOOR} and "
-                    f"{HIT_OVER_CHANCE:g}x chance, is {{b}} (criterion: {{rule}})",
+                    f"{HIT_OVER_CHANCE:g}x chance, is {{b}} (criterion: the share {{rule}})",
                     zh=f"对“{q}”类问题（{lang}），{what[1]}处于池化注意力前 3 的故事比例为 {{a}}（随机 {chance}；最后一层 {last}）；"
-                    f"门槛取 {HIT_FLOOR} 与随机水平 {HIT_OVER_CHANCE:g} 倍中的较大者，为 {{b}}（判据：{{rule}}）",
+                    f"门槛取 {HIT_FLOOR} 与随机水平 {HIT_OVER_CHANCE:g} 倍中的较大者，为 {{b}}（判据：该比例{{rule}}）",
                 )
             )  # fmt: skip
     course = [m["course_sentence"] for m in per_seed]
@@ -342,10 +343,10 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
                 en=f"Wiegreffe & Pinter's baseline ({lang}): swapping uniform weights for α in the trained model takes "
                 "accuracy from {a} to {b} (every attention layer uniform: "
                 f"{fmt_seeds([f['uniform_all_accuracy'] for f in faith])}), a loss of {{gap}}; a loss of more than "
-                f"{UNIFORM_DROP} says the answer goes through α (criterion: {{rule}})",
+                f"{UNIFORM_DROP} says the answer goes through α (criterion: accuracy with learned α {{rule}})",
                 zh=f"Wiegreffe & Pinter 的基线（{lang}）：把已训练模型的 α 换成均匀权重后，准确率从 {{a}} 变为 {{b}}"
                 f"（全部注意力层均匀：{fmt_seeds([f['uniform_all_accuracy'] for f in faith])}），下降 {{gap}}；"
-                f"下降超过 {UNIFORM_DROP} 说明答案经由 α 得出（判据：{{rule}}）",
+                f"下降超过 {UNIFORM_DROP} 说明答案经由 α 得出（判据：学习到的 α 下的准确率{{rule}}）",
             ),
             threshold(
                 f"{lang}-permuting-attention-changes-output", [f["permutation_share_small"] for f in faith], "<",
@@ -366,11 +367,11 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
                 [_tau(f, "gradient_loo") for f in faith], primary=False,
                 en=f"Jain & Wallace's rank agreement ({lang}): mean Kendall τ per story of α with leave-one-out importance "
                 "{a}, of the gradient with leave-one-out {b} (α with the gradient: "
-                f"{fmt_seeds([_tau(f, 'attention_gradient') for f in faith])}); criterion that α ranks tokens like "
-                "leave-one-out better than the gradient does ({rule})",
+                f"{fmt_seeds([_tau(f, 'attention_gradient') for f in faith])}); α should rank tokens like leave-one-out "
+                "better than the gradient does (criterion: τ(α, leave-one-out) {rule})",
                 zh=f"Jain & Wallace 的排序一致性（{lang}）：每个故事上 α 与留一法重要性的平均 Kendall τ 为 {{a}}，"
                 f"梯度与留一法为 {{b}}（α 与梯度：{fmt_seeds([_tau(f, 'attention_gradient') for f in faith])}）；"
-                "判据要求 α 比梯度更接近留一法的排序（{rule}）",
+                "α 应比梯度更接近留一法的排序（判据：τ(α, 留一){rule}）",
             ),
         ]  # fmt: skip
     return out
