@@ -3,8 +3,7 @@
 Experiments train many tiny models for a fixed budget and compare them; they need no checkpoints or
 resumption, so this loop is deliberately minimal: AdamW, linear warmup, gradient clipping, a fixed
 number of steps, and the loss curve returned for plotting. ``attnlab train`` uses the full trainer.
-Experiments never end training on the clock: ``time_budget_s`` is only a safety stop, and a run it
-ends is marked ``capped`` (its experiment's verdict is then "inconclusive").
+Training never ends on the clock, so a seed's metrics do not depend on the machine's load.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ class FitLog:
     steps: int = 0
     seconds: float = 0.0
     examples_per_s: float = 0.0
-    capped: bool = False  # the safety time limit ended training before ``steps``
 
 
 def batch_size(batch) -> int:
@@ -49,11 +47,10 @@ def fit(
     lr: float = 3e-3,
     warmup: int = 20,
     clip: float = 1.0,
-    time_budget_s: float | None = None,
     desc: str = "train",
     quiet: bool = False,
 ) -> FitLog:
-    """Train ``model`` on ``batch_fn(step)`` for ``steps`` steps (``time_budget_s``: a safety stop).
+    """Train ``model`` on ``batch_fn(step)`` for exactly ``steps`` steps.
 
     ``batch_fn`` must be deterministic in ``step`` (e.g. a task generator seeded with the step) so that
     two models compared in one experiment see the same data.
@@ -79,9 +76,6 @@ def fit(
         log.steps = step + 1
         if step % 10 == 0:
             bar.set_postfix(loss=f"{log.losses[-1]:.3f}")
-        if time_budget_s is not None and time.perf_counter() - start > time_budget_s and step + 1 < steps:
-            log.capped = True
-            break
     log.seconds = time.perf_counter() - start
     log.examples_per_s = examples / max(log.seconds, 1e-9)
     model.eval()

@@ -114,7 +114,7 @@ class Experiment:
     mechanism: Text
     yardstick: Text
     run: Callable[[str, Path, int], SeedRun]
-    criteria: Callable[[list[dict]], list[Criterion]] = None  # TRANSITION: required once all are migrated
+    criteria: Callable[[list[dict]], list[Criterion]]
     plot: Callable[[list[dict], Path], list[str]] | None = None
     seeds: dict = field(default_factory=lambda: dict(DEFAULT_SEEDS))
     data_packages: tuple[str, ...] = ()

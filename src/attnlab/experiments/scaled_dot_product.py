@@ -144,7 +144,9 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
     spread_ratio, grad_ratio = [], []
     for m in per_seed:
         scaled, unscaled = m["entropy_scaled"], m["entropy_unscaled"]
-        collapse = unscaled[0] - unscaled[-1]  # nats lost without the scale from the smallest to the largest d_k
+        collapse = (
+            unscaled[0] - unscaled[-1]
+        )  # nats lost without the scale from the smallest to the largest d_k
         spread_ratio.append((max(scaled) - min(scaled)) / collapse if collapse > 0 else float("inf"))
         grad_ratio.append(m["grad_scaled"][-1] / max(m["grad_unscaled"][-1], 1e-300))
     d_max = per_seed[0]["d_k"][-1]
