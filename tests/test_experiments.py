@@ -21,6 +21,10 @@ def test_smoke_profile_writes_results_and_figures(name, tmp_path):
     for fig in result.figures:
         assert (folder / fig).read_bytes()[:4] == b"\x89PNG"
     assert load_result(folder).per_seed == result.per_seed
+    exp = get_experiment(name)
+    if exp.plot is not None:  # three identical seeds: min-max bars must not round below zero
+        for fig in exp.plot([result.per_seed[0]] * 3, tmp_path):
+            assert (tmp_path / fig).read_bytes()[:4] == b"\x89PNG"
 
 
 # Training experiments whose smoke profile is run twice: same seed and threads -> same metrics.

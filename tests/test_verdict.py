@@ -91,7 +91,7 @@ def _fake(calls: list, reason: Text | None = None, figure: str | None = "f.png")
             (folder / figure).write_bytes(b"\x89PNG")
         value = float(torch.rand(()).item())  # seeded by the framework
         return SeedRun(
-            metrics={"acc": 0.9 + seed / 100, "draw": value}, config={"steps": 7, "profile": profile},
+            metrics={"acc": 0.9 + seed / 100, "draw": value}, config={"steps": 7, "sizes": (1, 2)},
             figures=[figure] if figure else [], timings={"s": 0.1}, inconclusive=[reason] if reason else [],
         )  # fmt: skip
 

@@ -14,7 +14,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-__all__ = ["plt", "seed_band", "mean_min_max"]
+__all__ = ["bar_errors", "mean_min_max", "plt", "seed_band"]
 
 
 def mean_min_max(per_seed: Sequence[Sequence[float | None]]) -> tuple[list, list, list]:
@@ -38,3 +38,12 @@ def seed_band(ax, x: Sequence[float], per_seed: Sequence[Sequence[float | None]]
     if len(per_seed) > 1:
         ax.fill_between(xs, los, his, color=line.get_color(), alpha=0.18, lw=0)
     return line
+
+
+def bar_errors(
+    mean: Sequence[float], low: Sequence[float], high: Sequence[float]
+) -> list[list[float]] | None:
+    """``yerr`` for bars at ``mean`` spanning ``low``..``high`` (min–max over seeds), never negative (a
+    mean of equal values can round a hair past them); None when every bar has no spread (one seed)."""
+    err = [[max(m - lo, 0.0) for m, lo in zip(mean, low)], [max(hi - m, 0.0) for m, hi in zip(mean, high)]]
+    return err if any(e > 0 for side in err for e in side) else None

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from attnlab.figures import plt, seed_band
+from attnlab.figures import bar_errors, plt, seed_band
 from attnlab.layers import AdaptiveSpanAttention, FeedForward, Residual
 
 from ._fit import fit
@@ -211,8 +211,7 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
         ranked = [sorted(m["adaptive"]["spans"][layer]) for m in per_seed]  # (seeds, heads)
         cols = list(zip(*ranked))
         mean = [sum(c) / len(c) for c in cols]
-        err = [[m - min(c) for m, c in zip(mean, cols)], [max(c) - m for m, c in zip(mean, cols)]]
-        err = err if len(per_seed) > 1 else None
+        err = bar_errors(mean, [min(c) for c in cols], [max(c) for c in cols])
         xs = [layer * (heads + 1) + h for h in range(heads)]
         bars = ax.bar(xs, mean, yerr=err, capsize=3, color=plt.cm.tab10(layer), label=f"layer {layer + 1}")
         ax.bar_label(bars, fmt="%.0f", fontsize=7)
@@ -241,8 +240,7 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
     names = ["adaptive (per head)", "adaptive (layer window)"]
     vals = [[m["adaptive"][k] for m in per_seed] for k in ("flops_saved_per_head", "flops_saved_layer")]
     mean = [sum(v) / len(v) for v in vals]
-    err = [[m - min(v) for m, v in zip(mean, vals)], [max(v) - m for m, v in zip(mean, vals)]]
-    err = err if len(per_seed) > 1 else None
+    err = bar_errors(mean, [min(v) for v in vals], [max(v) for v in vals])
     bars = a2.bar(names, mean, yerr=err, capsize=4, color=["tab:green", "tab:olive"])
     a2.bar_label(bars, fmt="%.2f", fontsize=8)
     a2.axhline(SAVING_BOUND, color="tab:red", ls="--", lw=1, label="criterion (per head)")

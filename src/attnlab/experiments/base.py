@@ -230,6 +230,7 @@ def run_seed(
         "figures": run.figures, "timings": run.timings, "inconclusive": [asdict(t) for t in run.inconclusive],
         "wall_time_s": wall, "machine": machine, "provenance": provenance(exp.data_packages),
     }  # fmt: skip
+    record = json.loads(json.dumps(record))  # as it reads back: tuples become lists, so configs compare equal
     write_json_atomic(path, record)
     return record
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 
 from attnlab.data import WordTokenizer, generate, pad_batch
 from attnlab.data.tasks.visual_qa import QTYPES
-from attnlab.figures import mean_min_max, plt
+from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.interpret.fonts import cjk_font_family
 from attnlab.layers import CrossModalAttention
 from attnlab.models.config import TransformerConfig
@@ -237,11 +237,9 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
         ok = [v is not None for v in mean]
         xs = [i + j * width for i in range(len(kinds)) if ok[i]]
         ys = [v for v in mean if v is not None]
-        err = [
-            [max(v - lo, 0.0) for v, lo in zip(mean, low) if v is not None],
-            [max(hi - v, 0.0) for v, hi in zip(mean, high) if v is not None],
-        ]
-        ax.bar(xs, ys, width, yerr=err if len(per_seed) > 1 else None, capsize=2, label=name)
+        shown = [(v, lo, hi) for v, lo, hi in zip(mean, low, high) if v is not None]
+        err = bar_errors(*zip(*shown)) if shown else None
+        ax.bar(xs, ys, width, yerr=err, capsize=2, label=name)
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(kinds))], kinds)
     ax.set(ylabel="test accuracy", ylim=(0, 1.05))
     ax.set_title(

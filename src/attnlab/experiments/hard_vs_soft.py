@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from attnlab.figures import plt, seed_band
+from attnlab.figures import bar_errors, plt, seed_band
 
 from ._hard_tasks import GRID, METHODS, STEPS, steps_to, train_one
 from .base import Experiment, SeedRun, Text
@@ -132,8 +132,8 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
         for ax, (key, label) in zip(axes, panels):
             vals = [[m[task][k][key] for m in per_seed] for k in METHODS]
             mean = [sum(v) / len(v) for v in vals]
-            err = [[a - min(v) for a, v in zip(mean, vals)], [max(v) - a for a, v in zip(mean, vals)]]
-            ax.bar(x + 0.4 * i, mean, 0.4, yerr=err if len(per_seed) > 1 else None, capsize=3, label=task,
+            err = bar_errors(mean, [min(v) for v in vals], [max(v) for v in vals])
+            ax.bar(x + 0.4 * i, mean, 0.4, yerr=err, capsize=3, label=task,
                    color=f"C{i}")  # fmt: skip
             ax.set_xticks(x + 0.2, list(METHODS))
             ax.set_title(f"{label}, mean (min–max) over {len(per_seed)} seed(s)", fontsize=8)

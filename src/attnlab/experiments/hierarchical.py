@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from attnlab.data import DatasetUnavailable, generate, get_task
 from attnlab.data.metrics import classification_accuracy
-from attnlab.figures import mean_min_max, plt
+from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.interpret.fonts import cjk_font_family
 from attnlab.models import create_model, pad_documents
 
@@ -253,13 +253,9 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
         shown = [d for d in sets if per_seed[0][d]["han"].get(key) is not None]  # reviews: no gold evidence
         for k, name in enumerate(MODELS):
             mean, low, high = mean_min_max([[m[d][name][key] for d in shown] for m in per_seed])
-            err = [
-                [max(v - lo, 0.0) for v, lo in zip(mean, low)],
-                [max(hi - v, 0.0) for v, hi in zip(mean, high)],
-            ]
             bars = ax.bar(
                 [i + 0.38 * k for i in range(len(shown))], mean, 0.38, label=name,
-                yerr=err if len(per_seed) > 1 else None, capsize=2,
+                yerr=bar_errors(mean, low, high), capsize=2,
             )  # fmt: skip
             ax.bar_label(bars, fmt="%.2f", fontsize=7)
         if chance_key:

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from attnlab.data import DatasetUnavailable, get_task
-from attnlab.figures import mean_min_max, plt
+from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.models import create_model
 
 from ._fit import fit
@@ -207,7 +207,7 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
     for ax, dataset in zip(axes[0], names):
         rows = [m["datasets"][dataset]["rows"] for m in per_seed]
         mean, low, high = mean_min_max([[r[k]["accuracy"] for k in MODELS] for r in rows])
-        err = [[mu - lo for mu, lo in zip(mean, low)], [hi - mu for mu, hi in zip(mean, high)]]
+        err = bar_errors(mean, low, high)
         colors = ["grey", "grey", "tab:blue", "tab:green", "tab:purple", "tab:orange"]
         bars = ax.bar(MODELS, mean, yerr=err, capsize=3, color=colors)
         bottom = max(0.0, min(low) - 0.15)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from attnlab.figures import plt, seed_band
+from attnlab.figures import bar_errors, plt, seed_band
 from attnlab.interpret import plot_attention
 from attnlab.models import create_model
 
@@ -153,8 +153,8 @@ def _sorted_bars(ax, xs, per_seed_values, **kw) -> None:
     ranked = [sorted(v, reverse=True) for v in per_seed_values]
     cols = list(zip(*ranked))
     mean = [sum(c) / len(c) for c in cols]
-    err = [[m - min(c) for m, c in zip(mean, cols)], [max(c) - m for m, c in zip(mean, cols)]]
-    ax.bar(xs, mean, yerr=err if len(ranked) > 1 else None, capsize=2, **kw)
+    err = bar_errors(mean, [min(c) for c in cols], [max(c) for c in cols])
+    ax.bar(xs, mean, yerr=err, capsize=2, **kw)
 
 
 def plot(per_seed: list[dict], out: Path) -> list[str]:

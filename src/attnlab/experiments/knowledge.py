@@ -27,7 +27,7 @@ from torch import Tensor, nn
 
 from attnlab.data import WordTokenizer, generate, pad_batch
 from attnlab.data.tasks.knowledge import fact_text
-from attnlab.figures import mean_min_max, plt
+from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.interpret.fonts import cjk_font_family
 from attnlab.layers import MemoryAttention
 from attnlab.models.config import TransformerConfig
@@ -211,10 +211,7 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
     with plt.rc_context({"font.family": [family, "DejaVu Sans"]} if family else {}):
         fig, ax = plt.subplots(figsize=(7, 3.8), dpi=110)
         mean, low, high = mean_min_max([[get(m) for _, get in BARS] for m in per_seed])
-        err = [
-            [max(mu - lo, 0.0) for mu, lo in zip(mean, low)],
-            [max(hi - mu, 0.0) for mu, hi in zip(mean, high)],
-        ]
+        err = bar_errors(mean, low, high)
         labels = [label for label, _ in BARS]
         ax.barh(labels, mean, xerr=err, capsize=3, color=["seagreen", "orange", "grey", "steelblue"])
         prior = sum(m["prior"] for m in per_seed) / len(per_seed)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from attnlab.data import generate
 from attnlab.data.batching import pad_batch
 from attnlab.data.tasks.listops import OPERATORS
-from attnlab.figures import mean_min_max, plt
+from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.models import create_model
 
 from ._fit import fit
@@ -188,7 +188,7 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
     acc, low, high = mean_min_max([[100 * m["variants"][n]["accuracy"] for n in names] for m in per_seed])
     axes[0].bar(xs, acc, color="tab:blue", alpha=0.8, label="this run (mean)")
     if len(per_seed) > 1:
-        axes[0].errorbar(xs, acc, yerr=[[a - lo for a, lo in zip(acc, low)], [h - a for a, h in zip(acc, high)]],
+        axes[0].errorbar(xs, acc, yerr=bar_errors(acc, low, high),
                          fmt="none", ecolor="black", capsize=3, label="min–max over seeds")  # fmt: skip
     majority = [100 * m["majority_accuracy"] for m in per_seed]
     axes[0].axhline(sum(majority) / len(majority), color="grey", ls=":", label="majority class")

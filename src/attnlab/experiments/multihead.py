@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 from attnlab.data import generate
 from attnlab.data.metrics import sequence_accuracy
-from attnlab.figures import plt, seed_band
+from attnlab.figures import bar_errors, plt, seed_band
 from attnlab.models import create_model
 
 from ._fit import fit
@@ -285,12 +285,9 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
         scale = 100 if key == "single_head_layer_drop" else 1
         vals = [[scale * m[key][n] for n in names] for m in per_seed]
         mean = [sum(col) / len(col) for col in zip(*vals)]
-        err = [
-            [mu - min(col) for mu, col in zip(mean, zip(*vals))],
-            [max(col) - mu for mu, col in zip(mean, zip(*vals))],
-        ]
+        err = bar_errors(mean, [min(col) for col in zip(*vals)], [max(col) for col in zip(*vals)])
         colors = ["tab:blue" if "enc" in n else "tab:orange" if "dec" in n else "tab:green" for n in names]
-        ax.bar(x, mean, yerr=err if len(per_seed) > 1 else None, color=colors, capsize=3)
+        ax.bar(x, mean, yerr=err, color=colors, capsize=3)
         ax.set_xticks(x, labels=names, rotation=30, fontsize=8)
         ax.set(ylabel=ylabel, title=title)
     axes[1].axhline(100 * SMALL_DROP, color="black", ls=":", lw=1, label=f"{100 * SMALL_DROP:.0f} point")

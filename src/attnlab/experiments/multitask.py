@@ -36,7 +36,7 @@ import torch
 
 from attnlab.data import CharTokenizer, generate
 from attnlab.data.metrics import sequence_accuracy, token_accuracy
-from attnlab.figures import mean_min_max, plt
+from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.models import create_model
 
 from ._fit import fit
@@ -165,7 +165,7 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
             (0.2, "multi", "1 multi-task model"),
         ):
             mean, low, high = mean_min_max([[m[setting][p][key] for p in prefixes] for m in per_seed])
-            err = [[mu - lo for mu, lo in zip(mean, low)], [hi - mu for mu, hi in zip(mean, high)]]
+            err = bar_errors(mean, low, high)
             ax.bar(x + shift, mean, 0.4, yerr=err, capsize=3, label=label)
         ax.set_xticks(x.tolist(), [f"{p}\n{m0['tasks'][p]}" for p in prefixes], fontsize=8)
         ax.set(ylim=(0, 1.05), ylabel=key.replace("_", " "), title=key.replace("_", " "))

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from attnlab.data import CharTokenizer, DatasetUnavailable, generate
 from attnlab.data.batching import bucket_batches, pad_batch
 from attnlab.data.metrics import classification_accuracy
-from attnlab.figures import plt
+from attnlab.figures import bar_errors, plt
 from attnlab.models import create_model
 
 from ._fit import fit
@@ -251,8 +251,8 @@ def _bars(ax, labels: list[str], per_seed: list[list[float]], colors: list[str])
     """Bars of the mean over seeds with min–max error bars; returns the means."""
     cols = list(zip(*per_seed))
     mean = [sum(c) / len(c) for c in cols]
-    err = [[m - min(c) for m, c in zip(mean, cols)], [max(c) - m for m, c in zip(mean, cols)]]
-    ax.bar(labels, mean, yerr=err if len(per_seed) > 1 else None, color=colors, capsize=3)
+    err = bar_errors(mean, [min(c) for c in cols], [max(c) for c in cols])
+    ax.bar(labels, mean, yerr=err, color=colors, capsize=3)
     return mean
 
 

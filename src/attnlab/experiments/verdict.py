@@ -10,8 +10,8 @@ generated from those values. :func:`decide` gives the verdict:
 - **yes**: every criterion passes;
 - **partly**: every primary criterion passes and a secondary one fails;
 - **no**: a primary criterion fails;
-- **inconclusive**: the run could not judge (a primary could not be measured, a safety cap ended
-  training, a timing experiment ran on a busy machine).
+- **inconclusive**: the run could not judge (a primary could not be measured, e.g. the models did not
+  learn the task the claim is about, or a timing experiment ran on a busy machine).
 
 Rules over seeds (said in every criterion's sentence):
 
@@ -165,19 +165,19 @@ def compare(
             passed = all(g > margin for g in gaps)
         else:
             passed = sum(gaps) / len(gaps) - margin > max(spread(av), spread(bv))
-    more = {"en": "higher" if op == ">" else "lower", "zh": "高" if op == ">" else "低"}
+    more = {"en": "higher" if op == ">" else "lower", "zh": "高出" if op == ">" else "低"}
     by = {
         "en": f" by more than {margin:{fmt}}" if margin else "",
         "zh": f" {margin:{fmt}} 以上" if margin else "",
     }
     words = {
         ("every", "en"): f"{more['en']}{by['en']} on every seed",
-        ("every", "zh"): f"每个种子上都{more['zh'] + '出' + by['zh'] if margin else '更' + more['zh']}",
+        ("every", "zh"): f"每个种子上都{more['zh'] + by['zh'] if margin else '更' + more['zh'][0]}",
         ("spread", "en"): f"{more['en']} on average{by['en']}, beyond the seeds' spread",
         (
             "spread",
             "zh",
-        ): f"平均{more['zh'] + '出' + by['zh'] if margin else '更' + more['zh']}，且超出种子间的波动",
+        ): f"平均{more['zh'] + by['zh'] if margin else '更' + more['zh'][0]}，且超出种子间的波动",
     }
     texts = {}
     for lang, template in (("en", en), ("zh", zh)):
