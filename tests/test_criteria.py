@@ -39,3 +39,21 @@ def test_every_primary_criterion_can_fail(name):
         judged = {c.name: c for c in exp.criteria(per_seed)}
         assert judged[criterion].passed is False, f"{name}: {criterion} did not fail on its failing case"
         assert judged[criterion].primary and decide(list(judged.values())) == "no"
+
+
+def test_a_busy_machine_leaves_only_the_speed_unjudged():
+    seeds = _cases("variable-length").passing()
+    seeds[1]["timing_disturbed"] = {
+        "en": "Other processes kept 1.5 cores busy.",
+        "zh": "其他进程占用了 1.5 个核。",
+    }
+    seeds[1]["real_tokens_per_s"]["bucketed"] = 1.0  # would fail, but cannot be judged
+    judged = {c.name: c for c in EXPERIMENTS["variable-length"].criteria(seeds)}
+    assert (
+        judged["bucketing-trains-faster"].passed is None
+        and "1.5 cores" in judged["bucketing-trains-faster"].en
+    )
+    assert decide(list(judged.values())) == "yes"
+    seeds[1]["timing_disturbed"] = None
+    judged = {c.name: c for c in EXPERIMENTS["variable-length"].criteria(seeds)}
+    assert judged["bucketing-trains-faster"].passed is False and decide(list(judged.values())) == "partly"

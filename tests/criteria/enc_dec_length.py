@@ -28,14 +28,15 @@ def failing():
     close = passing()
     close[2]["tasks"]["numbers-en"]["models"]["bahdanau"] = _model(0.9, 0.2)  # beyond: 0.2 vs 0.1, gap 0.1
     steep = passing()
-    # Bahdanau still beats none beyond the training length, but loses more going there.
-    steep[0]["tasks"]["dates"]["models"]["none"] = _model(0.3, 0.0)
+    # Bahdanau still beats none beyond the training length (0.5 vs 0.2), but loses a larger share of its
+    # accuracy going there (1/2 vs 1/3).
+    steep[0]["tasks"]["dates"]["models"]["none"] = _model(0.3, 0.2)
     steep[0]["tasks"]["dates"]["models"]["bahdanau"] = _model(1.0, 0.5)
     both_fail = passing()
     both_fail[1]["tasks"]["dates"]["models"]["bahdanau"] = _model(0.9, 0.1)
     flat_numbers = passing()
     for m in flat_numbers:
-        m["tasks"]["numbers-en"]["models"]["none"] = _model(0.15, 0.1)  # little to lose
+        m["tasks"]["numbers-en"]["models"]["none"] = _model(0.15, 0.14)  # keeps 93% of its accuracy
     return {
         "numbers-en-attention-beats-none-beyond": close,
         "dates-attention-loses-less-beyond": steep,

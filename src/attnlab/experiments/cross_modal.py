@@ -291,8 +291,8 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
         ),
         compare(
             "cross-attention-beats-text-only", acc["cross-attention"], acc["text-only"], margin=OVER_TEXT,
-            en="The question alone answers {b} (cross-attention {a}); gap {gap} (criterion: {rule})",
-            zh="只看问题的模型答对 {b}（交叉注意力 {a}），差距 {gap}（判据：{rule}）",
+            en="Cross-attention answers {a}, the question alone {b}; cross-attention's lead {gap} (criterion: cross-attention {rule})",
+            zh="交叉注意力答对 {a}，只看问题的模型答对 {b}；交叉注意力领先 {gap}（判据：交叉注意力{rule}）",
         ),
         threshold(
             "attention-on-evidence-digit", ratio, ">=", LANDS, primary=False,

@@ -248,9 +248,13 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
 
 
 def _drop(res: dict) -> float | None:
-    """Sequence accuracy lost going from inside to beyond the training length."""
+    """Share of its own sequence accuracy a model loses going from inside to beyond the training length,
+    1 - beyond / inside (relative, so that a model already poor inside cannot "lose less" by having
+    less to lose; a model at 0 inside has lost everything: 1)."""
     a, b = res["seq_acc_in_range"], res["seq_acc_beyond"]
-    return None if a is None or b is None else a - b
+    if a is None or b is None:
+        return None
+    return 1.0 - b / a if a > 0 else 1.0
 
 
 def criteria(per_seed: list[dict]) -> list[Criterion]:
@@ -278,10 +282,10 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
                 f"{task}-attention-loses-less-beyond", [_drop(r) for r in res["none"]],
                 [_drop(r) for r in res["bahdanau"]],
                 en=f"On {task}, going from inside the training length to beyond it, the model without attention falls from "
-                f"{inside['none']} and loses {{a}} sequence accuracy, the Bahdanau model falls from "
-                f"{inside['bahdanau']} and loses {{b}} (criterion: the loss without attention {{rule}})",
-                zh=f"在 {task} 上，从训练长度以内到超出训练长度，无注意力模型从 {inside['none']} 下降 {{a}}，Bahdanau 模型从 "
-                f"{inside['bahdanau']} 下降 {{b}}（判据：无注意力模型的下降{{rule}}）",
+                f"{inside['none']} and loses a share {{a}} of its sequence accuracy, the Bahdanau model falls from "
+                f"{inside['bahdanau']} and loses a share {{b}} (criterion: the loss without attention {{rule}})",
+                zh=f"在 {task} 上，从训练长度以内到超出训练长度，无注意力模型从 {inside['none']} 起损失其准确率的 {{a}}，Bahdanau 模型从 "
+                f"{inside['bahdanau']} 起损失 {{b}}（判据：无注意力模型的相对损失{{rule}}）",
             ),
         ]  # fmt: skip
         luong = [name for name in LUONG if name in res]

@@ -191,15 +191,15 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
                 f"{task}-hard-noisier",
                 [b["reinforce"]["noise_to_signal_init"] for b in by], [b["soft"]["noise_to_signal_init"] for b in by],
                 en=f"{en_name}: noise-to-signal of the scorer's gradient at initialisation, REINFORCE {{a}} vs soft "
-                "{b} (criterion: {rule})",
-                zh=f"{zh_name}：初始化时打分器梯度的噪声/信号比，REINFORCE {{a}}，软注意力 {{b}}（判据：{{rule}}）",
+                "{b} (criterion: REINFORCE's {rule})",
+                zh=f"{zh_name}：初始化时打分器梯度的噪声/信号比，REINFORCE {{a}}，软注意力 {{b}}（判据：REINFORCE 的{{rule}}）",
             ),
             compare(
                 f"{task}-hard-slower", [_reached(b, "reinforce") for b in by], [_reached(b, "soft") for b in by],
                 primary=False,
                 en=f"{en_name}: steps to 90% of soft's gain over chance, REINFORCE {{a}} vs soft {{b}} "
-                "(criterion: {rule})",
-                zh=f"{zh_name}：达到软注意力提升幅度 90% 所需步数，REINFORCE {{a}}，软注意力 {{b}}（判据：{{rule}}）",
+                "(criterion: REINFORCE's {rule})",
+                zh=f"{zh_name}：达到软注意力提升幅度 90% 所需步数，REINFORCE {{a}}，软注意力 {{b}}（判据：REINFORCE 的{{rule}}）",
             ),
             threshold(
                 f"{task}-sparsemax-matches", [b["soft"]["accuracy"] - b["sparsemax"]["accuracy"] for b in by],

@@ -253,8 +253,8 @@ def _decay(name: str, per_seed: list[dict], primary: bool) -> Criterion:
     return compare(
         label, near, far, op=">", margin=DROP, primary=primary,
         en=f"{name} recalls {{a}} of the symbols at distance {d0} and {{b}} at distance {d1} (drop {{gap}}; "
-        "criterion: {rule})",
-        zh=f"{name} 在距离 {d0} 上回忆出 {{a}} 的符号，在距离 {d1} 上为 {{b}}（下降 {{gap}}；判据：{{rule}}）",
+        "criterion: the shorter distance's accuracy {rule})",
+        zh=f"{name} 在距离 {d0} 上回忆出 {{a}} 的符号，在距离 {d1} 上为 {{b}}（下降 {{gap}}；判据：短距离的准确率{{rule}}）",
     )  # fmt: skip
 
 
@@ -295,9 +295,9 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
             primary=False,
             fmt=".3g",
             en="At initialisation log10||dL/dx_0|| changes by {a} decades per 100 steps of distance for the slowest-"
-            "decaying recurrent model and by {b} for the faster-decaying attention model (criterion: {rule})",
+            "decaying recurrent model and by {b} for the faster-decaying attention model (criterion: the recurrent slope {rule}, i.e. steeper)",
             zh="初始化时，衰减最慢的循环模型的 log10||dL/dx_0|| 每 100 步距离变化 {a} 个数量级，"
-            "衰减较快的注意力模型为 {b}（判据：{rule}）",
+            "衰减较快的注意力模型为 {b}（判据：循环模型的斜率{rule}，即衰减更陡）",
         )  # fmt: skip
     )
     return out
