@@ -4,6 +4,7 @@
 def _seed(spans=((1, 1, 2, 3), (70, 40, 20, 1)), saved=0.66, loss=1.50, lookup=0.97):
     return {
         "max_span": 128,
+        "lookup_chance": 0.125,
         "adaptive": {
             "spans": [list(layer) for layer in spans],
             "flops_saved_per_head": saved,
