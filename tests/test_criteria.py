@@ -57,3 +57,22 @@ def test_a_busy_machine_leaves_only_the_speed_unjudged():
     seeds[1]["timing_disturbed"] = None
     judged = {c.name: c for c in EXPERIMENTS["variable-length"].criteria(seeds)}
     assert judged["bucketing-trains-faster"].passed is False and decide(list(judged.values())) == "partly"
+
+
+def test_interpretability_evidence_not_judged_when_the_model_does_not_answer():
+    cases = _cases("interpretability")
+    seeds = cases.passing()
+    seeds[1]["coffee_shop"]["en"]["qa_accuracy"] = 0.5
+    judged = {c.name: c for c in EXPERIMENTS["interpretability"].criteria(seeds)}
+    assert judged["coffee-en-answers"].passed is False and not judged["coffee-en-answers"].primary
+    assert judged["coffee-en-first-evidence-in-top3"].passed is None
+    assert judged["coffee-zh-first-evidence-in-top3"].passed is True
+    assert decide(list(judged.values())) == "inconclusive"
+
+
+def test_lra_comparisons_not_judged_when_full_attention_did_not_learn():
+    seeds = _cases("lra-listops").passing()
+    seeds[0]["variants"]["full"]["accuracy"] = seeds[0]["majority_accuracy"] + 0.01
+    judged = {c.name: c for c in EXPERIMENTS["lra-listops"].criteria(seeds)}
+    assert judged["full-above-majority"].passed is False and judged["full-beats-local"].passed is None
+    assert decide(list(judged.values())) == "inconclusive"

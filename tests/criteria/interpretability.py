@@ -68,7 +68,6 @@ def failing():
         "dates-alignment-beats-chance": _with(["dates", "aer_chance"], 0.35, seed=2),
     }
     for lang in ("zh", "en"):
-        cases[f"coffee-{lang}-answers"] = _with(["coffee_shop", lang], _story(acc=0.85))
         cases[f"coffee-{lang}-first-evidence-in-top3"] = _with(["coffee_shop", lang], _story(first=0.4))
         # hit@3 0.6 clears 0.5 but not twice a chance rate of 0.35.
         near_chance = _story(now=0.6, chance=0.35)

@@ -15,9 +15,11 @@ change under random permutations of α — and Wiegreffe & Pinter's (2019) unifo
 on the trained QA models (``_faithfulness.py``).
 
 Criteria (:func:`criteria`), each over every seed. Primary — the claims: (a) AER <= 0.3 and below half
-the chance AER; (b) per language the QA model answers >= 90% of the test questions, and per language
-and question the pooling α puts a target token in its top 3 in more stories than the larger of 0.5
-and twice chance (compare, rule "every"). Secondary — sides of them: (c) on the course's sentence the
+the chance AER; (b) per language and question the pooling α puts a target token in its top 3 in more
+stories than the larger of 0.5 and twice chance (compare, rule "every"), judged only when the QA model
+answers >= 90% of the test questions on every seed (a secondary criterion: a model that does not
+answer says nothing about the evidence, so the verdict is then inconclusive, as in the other
+experiments whose models must first learn the task). Secondary — sides of them: (c) on the course's sentence the
 Chinese model answers both questions right and its pooling top 3 holds 咖啡店 (first) / 回家 (now);
 (d) per language, uniform α costs more than 10 points of accuracy (W&P; compare, rule "every"),
 permuting α moves the output by TVD >= 0.05 in more than half the stories (J&W's test, read as "α is
@@ -56,7 +58,7 @@ from ._coffee_qa import (
 from ._faithfulness import SMALL_CHANGE, measure_faithfulness, plot_faithfulness
 from ._fit import fit
 from .base import Experiment, SeedRun, Text
-from .verdict import Criterion, compare, fmt_seeds, threshold
+from .verdict import Criterion, compare, fmt_seeds, not_judged, threshold
 
 SENTENCE = "我昨天去了一家咖啡店，点了一杯拿铁……然后我从咖啡店出来，回家了"
 # What the course's sentence should make the model answer, and the words its attention should find.
@@ -283,9 +285,10 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
     ]  # fmt: skip
     for lang in LANGS:
         story = [m["coffee_shop"][lang] for m in per_seed]
+        answered = all(s["qa_accuracy"] >= QA_BOUND for s in story)
         out.append(
             threshold(
-                f"coffee-{lang}-answers", [s["qa_accuracy"] for s in story], ">=", QA_BOUND,
+                f"coffee-{lang}-answers", [s["qa_accuracy"] for s in story], ">=", QA_BOUND, primary=False,
                 en=f"Coffee-shop stories ({lang}): the attention-pooling classifier answers {{value}} of the test "
                 "questions (criterion: {rule})",
                 zh=f"咖啡店故事（{lang}）：注意力池化分类器答对 {{value}} 的测试问题（判据：{{rule}}）",
@@ -300,6 +303,16 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
                 fmt_seeds([r["last_layer_hit_at_k"]["3"] for r in runs]),
             )
             what = {"first": ("the shop", "店名"), "now": ("the closing phrase", "结尾短语")}[q]
+            if not answered:  # a model that does not answer says nothing about where the evidence is
+                out.append(
+                    not_judged(
+                        f"coffee-{lang}-{q}-evidence-in-top3",
+                        en=f"For '{q}' questions ({lang}) the evidence is not judged: the model does not answer "
+                        f"{QA_BOUND:g} of the questions on every seed",
+                        zh=f"不判断“{q}”类问题（{lang}）的证据：模型并非在每个种子上都答对 {QA_BOUND:g} 的问题",
+                    )
+                )
+                continue
             out.append(
                 compare(
                     f"coffee-{lang}-{q}-evidence-in-top3", hit, bar,
@@ -400,11 +413,12 @@ EXPERIMENT = Experiment(
     ),
     yardstick=Text(
         en="Bahdanau et al. 2015, Fig. 3 (alignments are largely monotonic and interpretable) and the course's claim that "
-        "attention finds 咖啡店 and 回家; faithfulness tests of Jain & Wallace 2019 (weak τ, permutations change "
-        "little) and Wiegreffe & Pinter 2019 (uniform attention hurts where attention matters).",
-        zh="Bahdanau 等 2015 图 3（对齐大体单调、可解释）以及课程中“注意力能找到 咖啡店 和 回家”的说法；"
-        "忠实度检验：Jain & Wallace 2019（τ 弱、置换影响小）与 Wiegreffe & Pinter 2019"
-        "（在注意力起作用的任务上均匀注意力会降低准确率）。",
+        "attention finds 咖啡店 and 回家. Two faithfulness tests put the claim at risk: Jain & Wallace 2019 found attention "
+        "ranks tokens unlike gradients or leave-one-out and permuting it often changes little (if so here, the maps are "
+        "not explanations); Wiegreffe & Pinter 2019 answer that where attention matters, uniform attention hurts.",
+        zh="Bahdanau 等 2015 图 3（对齐大体单调、可解释）以及课程中“注意力能找到 咖啡店 和 回家”的说法。"
+        "两项忠实度检验对这一说法构成挑战：Jain & Wallace 2019 发现注意力对词的排序与梯度或留一法不同，置换注意力常常"
+        "影响很小（若本实验也如此，热力图就不是解释）；Wiegreffe & Pinter 2019 则指出，在注意力起作用的任务上，均匀注意力会降低准确率。",
     ),
     run=run,
     criteria=criteria,

@@ -41,7 +41,7 @@ from attnlab.models import create_model
 
 from ._fit import fit
 from .base import Experiment, SeedRun, Text
-from .verdict import Criterion, compare, fmt_seeds, threshold
+from .verdict import Criterion, compare, fmt_seeds, not_judged, threshold
 
 VOCAB = ["<pad>", "]"] + [f"[{op}" for op in OPERATORS] + [str(d) for d in range(10)]
 TOKEN_ID = {t: i for i, t in enumerate(VOCAB)}
@@ -218,12 +218,16 @@ MARGIN = 2.0
 
 
 def criteria(per_seed: list[dict]) -> list[Criterion]:
-    """LRA Table 1's ordering on ListOps, each check on every seed (seeds paired)."""
+    """LRA Table 1's ordering on ListOps, each check on every seed (seeds paired). The comparisons are
+    judged only when full attention learned ListOps beyond the label prior (secondary ``full-above-majority``):
+    variants that all sit at the prior say nothing about the ordering, so the verdict is then inconclusive."""
     full = [100 * m["variants"]["full"]["accuracy"] for m in per_seed]
     majority = [100 * m["majority_accuracy"] for m in per_seed]
+    learned = all(f - b > ABOVE_MAJORITY for f, b in zip(full, majority))
     out = [
         threshold(
             "full-above-majority", [f - b for f, b in zip(full, majority)], ">", ABOVE_MAJORITY, fmt=".1f",
+            primary=False,
             en=f"Full attention's test accuracy {fmt_seeds(full, '.1f')}% is {{value}} points above the majority "
             f"class {fmt_seeds(majority, '.1f')}% (criterion: {{rule}})",
             zh=f"全注意力的测试准确率 {fmt_seeds(full, '.1f')}% 比多数类基线 {fmt_seeds(majority, '.1f')}% "
@@ -232,6 +236,16 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
     ]  # fmt: skip
     for name in EFFICIENT:
         other = [100 * m["variants"][name]["accuracy"] for m in per_seed]
+        if not learned:
+            out.append(
+                not_judged(
+                    f"full-beats-{name}",
+                    en=f"Full attention vs {name} is not judged: full attention did not learn ListOps beyond the "
+                    "majority class on every seed",
+                    zh=f"不判断全注意力与 {name} 的对比：全注意力并非在每个种子上都学到了多数类基线以外的东西",
+                )
+            )
+            continue
         out.append(
             compare(
                 f"full-beats-{name}", full, other, op=">", margin=MARGIN, fmt=".1f",
