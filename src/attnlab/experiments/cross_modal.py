@@ -332,6 +332,7 @@ EXPERIMENT = Experiment(
         zh="Antol 等 2015（VQA）/ Agrawal 等 2018（VQA-CP）：只用语言的基线远低于关注图像的模型；注意力应落在问题所指的区域。",
     ),
     run=run,
+    data_packages=("scikit-learn",),  # the digit images
     criteria=criteria,
     plot=plot,
 )
