@@ -115,6 +115,7 @@ def test_seeds_are_resumable_and_judged_together(tmp_path):
     assert "3 seed(s) (0, 1, 2" in result.summary.en and "fixed training steps (7)" in result.summary.en
     assert result.figures == ["seed-0/f.png"] and result.machine["threads"] == 1
     assert result.provenance["attnlab"] and "git" in result.provenance
+    assert result.finished.endswith("Z") and result.finished[:4].isdigit()
     run_experiment(exp, "full", tmp_path, seeds=[2, 3])  # seed 2 done: only 3 runs; all four judged
     assert calls == [0, 1, 2, 3]
     saved = json.loads((tmp_path / "fake" / "results.json").read_text(encoding="utf-8"))

@@ -27,6 +27,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -79,6 +80,7 @@ class Result:
     wall_time_s: float = 0.0  # all seeds together
     machine: dict = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
+    finished: str = ""  # UTC time the last seed finished (ISO 8601)
 
     @property
     def metrics(self) -> dict:
@@ -229,6 +231,7 @@ def run_seed(
         "name": exp.name, "profile": profile, "seed": seed, "metrics": run.metrics, "config": run.config,
         "figures": run.figures, "timings": run.timings, "inconclusive": [asdict(t) for t in run.inconclusive],
         "wall_time_s": wall, "machine": machine, "provenance": provenance(exp.data_packages),
+        "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }  # fmt: skip
     record = json.loads(json.dumps(record))  # as it reads back: tuples become lists, so configs compare equal
     write_json_atomic(path, record)
@@ -280,6 +283,7 @@ def judge(exp: Experiment, records: Sequence[dict], out_dir: str | os.PathLike) 
         verdict=verdict, summary=summary, criteria=[asdict(c) for c in criteria], figures=figures,
         timings=[r["timings"] for r in records], wall_time_s=round(sum(r["wall_time_s"] for r in records), 2),
         machine=records[0]["machine"], provenance=records[0]["provenance"],
+        finished=max(r.get("finished", "") for r in records),
     )  # fmt: skip
 
 
