@@ -92,6 +92,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.markdown:
+        from attnlab.report import write_markdown
+
+        print(f"wrote {write_markdown(args.markdown)}")
+        return 0
     from attnlab.report import build_report
 
     for path in build_report(args.out, args.runs):
@@ -100,24 +105,38 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Quick profiles of every experiment, then the report."""
+    """Every experiment's quick profile, run live, then the report with the reference results."""
     from pathlib import Path
 
     from tqdm import tqdm
 
     from attnlab.experiments import EXPERIMENTS, run_experiment
-    from attnlab.report import build_report
+    from attnlab.report import agrees, build_report, reference_result
 
     runs = Path(args.out) / "runs"
     stages = tqdm(EXPERIMENTS.values(), desc="demo", unit="experiment")
+    compared = agreeing = 0
     for exp in stages:
         stages.set_postfix_str(exp.name)
         result = run_experiment(
             exp, args.profile, runs, seeds=args.seed, threads=_threads(args, exp), force=True
         )
-        tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict}")
+        reference = reference_result(exp.name)
+        if reference is None:
+            note = "no reference yet"
+        else:
+            compared += 1
+            same = agrees(reference, result)
+            agreeing += same
+            note = f"reference: {reference.verdict}, {'agrees' if same else 'differs'}"
+        tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict} ({note})")
     pages = build_report(args.out, runs)
-    print(f"\nreport: {pages[0]} (中文: {pages[1]})")
+    print(f"\n{args.profile} verdicts agreeing with the reference: {agreeing} of {compared} with a reference")
+    if agreeing < compared and args.profile != "full":
+        print(
+            f"({args.profile} profiles train smaller models for less time: a different verdict is expected)"
+        )
+    print(f"report: {pages[0]} (中文: {pages[1]})")
     return 0
 
 
@@ -158,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="list attention backends, masks, score mods and position encodings")
     p.set_defaults(func=cmd_list)
 
-    p = sub.add_parser("demo", help="run every experiment's quick profile and write the HTML report")
+    p = sub.add_parser(
+        "demo", help="run every experiment's quick profile and write the report beside the reference results"
+    )
     p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
     p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
     _add_seed_arguments(p)
@@ -178,9 +199,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("report", help="build the HTML report from experiment results")
+    p = sub.add_parser(
+        "report", help="build the HTML report: the reference results, and your runs next to them"
+    )
     p.add_argument("--runs", default="attnlab-runs", help="runs folder (default: attnlab-runs)")
     p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
+    p.add_argument(
+        "--markdown", default=None, metavar="PATH",
+        help="instead, write the Markdown page of the reference results to PATH (docs/results.md)",
+    )  # fmt: skip
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="run a benchmark and print its table")

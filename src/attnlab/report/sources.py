@@ -1,0 +1,94 @@
+"""Where the report's results come from: the reference results shipped with the package and a runs folder.
+
+Reference results are every experiment's full profile, all seeds, stored as package data in
+``attnlab/reference/<name>/`` (``results.json``, each seed's ``run.json`` and the figures). They are
+read through :mod:`importlib.resources`, so an installed ``attnlab report`` finds them from any folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from attnlab.experiments import EXPERIMENTS, Result, load_result
+
+Folder = Path | Traversable
+
+
+def reference_root() -> Traversable:
+    """The package's folder of reference results."""
+    return resources.files("attnlab") / "reference"
+
+
+def reference_result(name: str, root: Folder | None = None) -> Result | None:
+    """The reference result of experiment ``name``, or None when there is none yet."""
+    path = (reference_root() if root is None else root) / name / "results.json"
+    if not path.is_file():
+        return None
+    try:
+        return Result.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, TypeError, KeyError) as e:
+        raise ValueError(f"{path}: not a readable experiment result ({e})") from e
+
+
+def reference_results(root: Folder | None = None) -> dict[str, Result]:
+    """Every reference result found, in the course's order."""
+    found = {name: reference_result(name, root) for name in EXPERIMENTS}
+    return {name: result for name, result in found.items() if result is not None}
+
+
+def run_results(runs: str | os.PathLike) -> dict[str, Result]:
+    """Every ``RUNS/NAME/results.json`` found, in the course's order."""
+    runs = Path(runs)
+    return {
+        name: load_result(runs / name) for name in EXPERIMENTS if (runs / name / "results.json").is_file()
+    }
+
+
+def agrees(reference: Result, run: Result) -> bool:
+    """A run agrees with the reference when it reaches the same verdict."""
+    return reference.verdict == run.verdict
+
+
+def command(name: str) -> str:
+    """The command that makes an experiment's reference result."""
+    return f"attnlab run {name} --profile full"
+
+
+def commit_text(result: Result, dirty_word: str = "+ uncommitted changes") -> str:
+    """Short commit hash of the checkout the result ran from, or "—" when unknown."""
+    git = (result.provenance or {}).get("git") or {}
+    if not git.get("commit"):
+        return "—"
+    return git["commit"][:7] + (f" {dirty_word}" if git.get("dirty") else "")
+
+
+def date_text(result: Result) -> str:
+    """When the last seed finished (UTC), or "—" for results that did not record it."""
+    return result.finished.replace("T", " ").replace("Z", " UTC") if result.finished else "—"
+
+
+def torch_text(result: Result) -> str:
+    return str(result.machine.get("torch") or (result.provenance or {}).get("torch") or "—")
+
+
+def fmt_value(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, (int, float)):
+        return format(value, ".3g")
+    return str(value)
+
+
+def measured_text(criterion: dict) -> str:
+    """A criterion's measured values, one per seed: ``0.1 / 0.2`` or ``a: ... · b: ...``."""
+    measured = criterion.get("measured") or {}
+    parts = []
+    for key, values in measured.items():
+        values = values if isinstance(values, list) else [values]
+        joined = " / ".join(fmt_value(v) for v in values)
+        parts.append(joined if key == "values" else f"{key}: {joined}")
+    return " · ".join(parts) or "—"
