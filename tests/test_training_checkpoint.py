@@ -157,3 +157,14 @@ def test_latest_pointer_and_leftovers(tmp_path):
     (tmp_path / ".best.old-9").mkdir()  # killed while replacing best/: the old one comes back
     clean_temporaries(tmp_path)
     assert not half.exists() and (tmp_path / "best").is_dir()
+
+
+def test_leftover_of_a_killed_file_write_is_removed(tmp_path):
+    (tmp_path / "checkpoints").mkdir()
+    torn = [tmp_path / "checkpoints" / ".latest.k3j2x9.tmp", tmp_path / ".metrics.jsonl.a8f0q1.tmp"]
+    for p in torn:
+        p.write_text("half")
+    keep = tmp_path / "notes.tmp"  # not hidden: not ours to delete
+    keep.write_text("x")
+    clean_temporaries(tmp_path)
+    assert not any(p.exists() for p in torn) and keep.exists()

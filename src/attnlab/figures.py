@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import matplotlib
+import matplotlib.pyplot as plt
 
+# pyplot picks its backend lazily (at the first figure), and switching to a non-interactive one is
+# always allowed, so choosing it after the import is the same as before it.
 matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
 
 __all__ = ["bar_errors", "mean_min_max", "plt", "seed_band"]
 

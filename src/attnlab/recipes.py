@@ -117,11 +117,9 @@ class Recipe:
         }
 
     def save(self, folder: str | Path) -> None:
-        from attnlab.data.cache import atomic_write_text
+        from attnlab._io import atomic_write_json
 
-        atomic_write_text(
-            Path(folder) / RECIPE_FILE, json.dumps(self.to_dict(), ensure_ascii=False, indent=1)
-        )
+        atomic_write_json(Path(folder) / RECIPE_FILE, self.to_dict(), indent=1)
 
     @staticmethod
     def load(folder: str | Path) -> Recipe:

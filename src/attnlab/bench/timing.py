@@ -1,4 +1,5 @@
-"""Timing and peak-memory measurement helpers for the benchmarks."""
+"""Timing and peak-memory measurement: the wall-clock timer of the benchmarks and of the timing
+experiments (best-of or median, functions timed in turns), and peak resident memory."""
 
 from __future__ import annotations
 
@@ -14,19 +15,32 @@ from collections.abc import Callable
 import torch
 
 
-def time_ms(fn: Callable[[], object], repeats: int = 3, warmup: int = 1, budget_s: float = 20.0) -> float:
-    """Median wall time of ``fn`` in milliseconds (fewer repeats when one call is slow)."""
-    return time_interleaved({"fn": fn}, repeats, warmup, budget_s)["fn"]
+def time_ms(
+    fn: Callable[[], object],
+    repeats: int = 3,
+    warmup: int = 1,
+    budget_s: float = 20.0,
+    stat: Callable[[list[float]], float] = statistics.median,
+) -> float:
+    """Wall time of ``fn`` in milliseconds: ``stat`` (the median; ``min`` for best-of) of ``repeats``
+    calls after ``warmup`` uncounted ones (fewer repeats when one call is slow)."""
+    return time_interleaved({"fn": fn}, repeats, warmup, budget_s, stat)["fn"]
 
 
 def time_interleaved(
-    fns: dict[str, Callable[[], object]], repeats: int = 3, warmup: int = 1, budget_s: float = 20.0
+    fns: dict[str, Callable[[], object]],
+    repeats: int = 3,
+    warmup: int = 1,
+    budget_s: float = 20.0,
+    stat: Callable[[list[float]], float] = statistics.median,
 ) -> dict[str, float]:
-    """Median wall time (ms) of each function, timed round-robin.
+    """Wall time (ms) of each function, timed round-robin: ``stat`` of its ``repeats`` timed calls.
 
-    Runs alternate between the functions, so a change in machine speed during the measurement (other
-    processes, frequency scaling) touches all of them alike and their ratios stay meaningful. A
-    function whose warm-up call takes over half of ``budget_s`` is timed once.
+    ``warmup`` uncounted calls of each function come first. Then runs alternate between the functions,
+    so a change in machine speed during the measurement (other processes, frequency scaling) touches
+    all of them alike and their ratios stay meaningful. A function whose warm-up call takes over half
+    of ``budget_s`` is timed once. ``stat`` is the median by default; ``min`` gives the best of
+    ``repeats`` (the least disturbed by other processes on a shared CPU).
     """
     rounds = {}
     for name, fn in fns.items():
@@ -42,7 +56,7 @@ def time_interleaved(
                 start = time.perf_counter()
                 fn()
                 samples[name].append((time.perf_counter() - start) * 1e3)
-    return {name: statistics.median(values) for name, values in samples.items()}
+    return {name: stat(values) for name, values in samples.items()}
 
 
 def matmul_gflops(n: int = 2048, dtype=torch.float32) -> float:

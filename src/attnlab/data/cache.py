@@ -1,8 +1,9 @@
 """On-disk cache of preprocessed data: safetensors for tensors, JSON for text and metadata.
 
 Files live under ``$ATTNLAB_CACHE`` or ``~/.cache/attnlab``, named ``<name>-<hash of the key>``. Every
-write goes to a temporary file in the same folder and is moved into place with ``os.replace``, so a
-crash never leaves a half-written file that a later run would trust. Pickle is never used.
+write is atomic (:mod:`attnlab._io`: a temporary file in the same folder moved into place with
+``os.replace``), so a crash never leaves a half-written file that a later run would trust. Pickle is
+never used.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from attnlab._io import atomic_save_tensors, atomic_write_json
 
 FORMAT_VERSION = 1
 
@@ -36,28 +38,6 @@ def _stem(name: str, key: dict) -> Path:
     return cache_dir() / f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_path)`` and move the result onto ``path`` atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp creates 0600 files; cached data is not secret, so use the usual permissions.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a UTF-8 text file atomically."""
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-
-
 def cached_tensors(
     name: str, key: dict, build: Callable[[], dict[str, torch.Tensor]], *, enabled: bool = True
 ):
@@ -71,7 +51,7 @@ def cached_tensors(
     """
     if not enabled:
         return build()
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
     stem = _stem(name, key)
     tensors_path, meta_path = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
@@ -82,10 +62,9 @@ def cached_tensors(
         except (OSError, ValueError):
             pass  # a damaged cache entry is rebuilt below
     tensors = {k: v.contiguous() for k, v in build().items()}
-    atomic_write(tensors_path, lambda tmp: save_file(tensors, tmp))
-    atomic_write_text(
-        meta_path, json.dumps({"key": key, "shapes": {k: list(v.shape) for k, v in tensors.items()}})
-    )
+    atomic_save_tensors(tensors_path, tensors)
+    shapes = {k: list(v.shape) for k, v in tensors.items()}
+    atomic_write_json(meta_path, {"key": key, "shapes": shapes}, indent=None, ensure_ascii=True)
     return tensors
 
 
@@ -102,5 +81,5 @@ def cached_json(name: str, key: dict, build: Callable[[], object], *, enabled: b
         except (OSError, ValueError, AttributeError):
             pass
     data = build()
-    atomic_write_text(path, json.dumps({"key": key, "data": data}, ensure_ascii=False))
+    atomic_write_json(path, {"key": key, "data": data}, indent=None)
     return data

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-from .cache import atomic_write_text
+from attnlab._io import atomic_write_json
 
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 # CJK radicals, punctuation, kana, bopomofo, ideographs, compatibility ideographs and full-width forms.
@@ -144,7 +144,7 @@ class Tokenizer:
 
     def save(self, path: str | Path) -> None:
         """Write the tokenizer as UTF-8 JSON (atomically)."""
-        atomic_write_text(Path(path), json.dumps(self.to_dict(), ensure_ascii=False, indent=1))
+        atomic_write_json(path, self.to_dict(), indent=1)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Tokenizer) and self.to_dict() == other.to_dict()

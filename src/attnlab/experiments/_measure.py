@@ -1,16 +1,16 @@
 """Measuring helpers shared by the parallelism, variable-length and multi-head experiments.
 
-Parameter counts of the modules a comparison actually uses, best-of-n wall-clock timings (the
-minimum is the least disturbed by other processes on a shared CPU), :class:`CpuWatch` (did other
+Parameter counts of the modules a comparison actually uses, :class:`CpuWatch` (did other
 processes use the cores while a timing ran? then the timing experiment is inconclusive), and
-character-level seq2seq tensors for the generated "translation" tasks (dates, numbers).
+character-level seq2seq tensors for the generated "translation" tasks (dates, numbers). Wall-clock
+timings (best-of-n, functions timed in turns) come from :mod:`attnlab.bench.timing`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -98,18 +98,6 @@ def count_params(*modules: nn.Module) -> int:
     """Trainable parameters of ``modules`` (shared tensors counted once)."""
     seen = {id(p): p.numel() for m in modules for p in m.parameters() if p.requires_grad}
     return sum(seen.values())
-
-
-def best_seconds(fn: Callable[[], object], repeats: int = 3, warmup: int = 1) -> float:
-    """The fastest of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        fn()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def loglog_slope(xs: Iterable[float], ys: Iterable[float]) -> float:

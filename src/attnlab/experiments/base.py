@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attnlab.data.cache import atomic_write_text
+from attnlab._io import atomic_write_json
 
 from .verdict import HEADLINE, Criterion, decide
 
@@ -181,11 +181,6 @@ def provenance(packages: Sequence[str] = ()) -> dict:
     }
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a temporary file and a rename, so a crash never leaves half a file."""
-    atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2))
-
-
 def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     random.seed(seed)
@@ -234,7 +229,7 @@ def run_seed(
         "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }  # fmt: skip
     record = json.loads(json.dumps(record))  # as it reads back: tuples become lists, so configs compare equal
-    write_json_atomic(path, record)
+    atomic_write_json(path, record)
     return record
 
 
@@ -308,7 +303,7 @@ def run_experiment(
         ):
             done[record["seed"]] = record
     result = judge(exp, [done[s] for s in sorted(done)], out_dir)
-    write_json_atomic(Path(out_dir) / exp.name / "results.json", result.to_json())
+    atomic_write_json(Path(out_dir) / exp.name / "results.json", result.to_json())
     return result
 
 

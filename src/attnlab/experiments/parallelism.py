@@ -29,7 +29,6 @@ the run, so more seeds would repeat the same measurement. Full profile: about a 
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import matplotlib.ticker
@@ -37,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnlab.bench.timing import time_interleaved
 from attnlab.data import generate
 from attnlab.figures import plt, seed_band
 from attnlab.models import create_model
@@ -160,21 +160,19 @@ def measure(models: dict[str, Tagger], length: int, p: dict, seed: int, latency:
     """Per model: best training tokens/s over ``repeats`` short fits and best forward latency (ms) of one
     sequence over ``3 * repeats`` calls, the models timed in turns."""
     fns = {name: _timed_calls(m, length, p, seed) for name, m in models.items()}
-    best = {name: {"train": float("inf"), "forward": float("inf")} for name in models}
+    best = {name: float("inf") for name in models}
     for _ in range(p["repeats"]):
         for name, (train, _, _) in fns.items():
-            best[name]["train"] = min(best[name]["train"], train())
-    for _ in range(3 * p["repeats"] if latency else 0):
-        for name, (_, forward, _) in fns.items():
-            start = time.perf_counter()
-            forward()
-            best[name]["forward"] = min(best[name]["forward"], time.perf_counter() - start)
+            best[name] = min(best[name], train())  # a fit measures its own seconds
+    if latency:  # _timed_calls warmed the forward up
+        forwards = {name: forward for name, (_, forward, _) in fns.items()}
+        latency_ms = time_interleaved(forwards, repeats=3 * p["repeats"], warmup=0, stat=min)
     out = {}
     for name, (_, _, batch) in fns.items():
-        tps = p["timed_steps"] * batch * length / best[name]["train"]
+        tps = p["timed_steps"] * batch * length / best[name]
         out[name] = {"tokens_per_s": tps, "epoch_s": EPOCH_TOKENS / tps, "batch": batch}
         if latency:
-            out[name]["latency_ms"] = 1000 * best[name]["forward"]
+            out[name]["latency_ms"] = latency_ms[name]
     return out
 
 

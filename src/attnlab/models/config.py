@@ -11,11 +11,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
+
+from attnlab._io import atomic_write, atomic_write_json
 
 POSITIONS = ("sinusoidal", "learned", "rope", "alibi", "t5", "shaw", "none")
 TRANSFORMER_KINDS = (
@@ -153,7 +154,7 @@ def config_from_dict(data: dict) -> ModelConfig:
 
 
 def save_config(config: ModelConfig, path: str | os.PathLike) -> None:
-    _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(config_to_dict(config), indent=2)))
+    atomic_write_json(path, config_to_dict(config), indent=2, ensure_ascii=True)
 
 
 def load_config(path: str | os.PathLike) -> ModelConfig:
@@ -167,19 +168,6 @@ def load_config(path: str | os.PathLike) -> ModelConfig:
     return config_from_dict(data)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename (no half-written file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
     """Write ``config.json`` and ``model.safetensors`` for a model that has a ``config`` attribute."""
     from safetensors.torch import save_model as st_save
@@ -189,7 +177,7 @@ def save_model(model: nn.Module, directory: str | os.PathLike) -> Path:
         raise ValueError("model: expected an attnlab model with a dataclass `config` attribute")
     directory = Path(directory)
     # Tied weights (embedding = output projection) are stored once; safetensors' save_model handles it.
-    _atomic_write(directory / WEIGHTS_FILE, lambda tmp: st_save(model, tmp, metadata={"kind": config.kind}))
+    atomic_write(directory / WEIGHTS_FILE, lambda tmp: st_save(model, tmp, metadata={"kind": config.kind}))
     save_config(config, directory / CONFIG_FILE)
     return directory
 

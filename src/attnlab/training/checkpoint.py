@@ -30,6 +30,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from attnlab._io import atomic_write_json, fsync_dir
+
 FORMAT, VERSION = "attnlab-checkpoint", 1
 MODEL_FILE, OPTIMIZER_FILE, RNG_FILE = "model.safetensors", "optimizer.safetensors", "rng.safetensors"
 TRAINER_FILE, CONFIG_FILE = "trainer.json", "config.json"
@@ -48,33 +50,6 @@ class Checkpoint:
     path: Path
     state: dict
     rng: list[tuple[dict, dict[str, Tensor]]] = field(default_factory=list)  # one (json, tensors) per rank
-
-
-# -- atomic files ----------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some platforms cannot open folders; the rename is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace`` (all or nothing)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _digest(path: Path) -> dict:
@@ -238,8 +213,8 @@ def save_checkpoint(
             with open(p, "rb") as f:
                 os.fsync(f.fileno())
         trainer["files"] = {p.name: _digest(p) for p in files}
-        atomic_write_bytes(tmp / TRAINER_FILE, json.dumps(trainer, indent=1).encode())
-        _fsync_dir(tmp)
+        atomic_write_json(tmp / TRAINER_FILE, trainer, indent=1, ensure_ascii=True)
+        fsync_dir(tmp)
         if directory.exists():  # a folder cannot be replaced while it has files: move it aside first
             old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
             os.replace(directory, old)
@@ -247,7 +222,7 @@ def save_checkpoint(
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, directory)
-        _fsync_dir(directory.parent)
+        fsync_dir(directory.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

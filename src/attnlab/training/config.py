@@ -122,9 +122,9 @@ class TrainConfig:
         return cls.from_dict(data)
 
     def save(self, path: str | Path) -> None:
-        from .checkpoint import atomic_write_bytes
+        from attnlab._io import atomic_write_text
 
-        atomic_write_bytes(Path(path), self.to_json().encode())
+        atomic_write_text(path, self.to_json())
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections import defaultdict
 from pathlib import Path
+
+from attnlab._io import atomic_write_text
 
 LOG_FILE = "metrics.jsonl"
 
@@ -46,9 +47,7 @@ class MetricsLog:
         if self.path is None or not self.path.exists():
             return
         kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= step]
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept))
 
 
 def read_metrics(path: str | Path) -> list[dict]:

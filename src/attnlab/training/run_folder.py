@@ -21,7 +21,9 @@ import re
 import shutil
 from pathlib import Path
 
-from .checkpoint import CheckpointError, atomic_write_bytes, read_trainer_state
+from attnlab._io import TMP_SUFFIX, atomic_write_text
+
+from .checkpoint import CheckpointError, read_trainer_state
 
 CHECKPOINTS, LATEST, BEST = "checkpoints", "latest", "best"
 CONFIG_FILE, METRICS_FILE = "train_config.json", "metrics.jsonl"
@@ -42,7 +44,7 @@ def checkpoint_steps(out_dir: str | Path) -> list[tuple[int, Path]]:
 
 
 def set_latest(out_dir: str | Path, folder: Path) -> None:
-    atomic_write_bytes(Path(out_dir) / CHECKPOINTS / LATEST, folder.name.encode())
+    atomic_write_text(Path(out_dir) / CHECKPOINTS / LATEST, folder.name)
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:
@@ -94,7 +96,8 @@ def clean_temporaries(out_dir: str | Path) -> None:
         if not root.is_dir():
             continue
         for p in sorted(root.iterdir()):
-            if not (p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name)):
+            temporary = ".tmp-" in p.name or ".old-" in p.name or p.name.endswith(TMP_SUFFIX)
+            if not (p.name.startswith(".") and temporary):
                 continue
             if p.name.startswith(f".{BEST}.old-") and not (out_dir / BEST).exists():
                 os.replace(p, out_dir / BEST)
