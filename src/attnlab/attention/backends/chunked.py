@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from ..masks import EMPTY, FULL
-from . import Request
+from ..request import Backend, Request, always, register_backend
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 # One query block and the key tiles it must visit: (q_start, q_end, [(k_start, k_end, state), ...]).
@@ -39,7 +39,7 @@ def default_blocks(req: Request) -> tuple[int, int]:
     square tiles so that empty ones can be skipped at a finer grain, and block-sparse layouts get
     their own block size."""
     if req.mask is not None and req.mask.has_structure:
-        block = req.mask.params.get("block") if req.mask.kind == "block_sparse" else None
+        block = req.mask.block  # set on block-sparse layouts only
         if block and 64 <= block <= 512:
             return block, block  # tiles aligned with the layout are all EMPTY or FULL: no predicate work
         return 256, 256
@@ -260,3 +260,13 @@ def _checkpointed(q: Tensor, k: Tensor, v: Tensor, req: Request, plan: Plan) -> 
 
 def _block_output(q_blk, k, v, req, q_range, tiles) -> Tensor:
     return _query_block(q_blk, k, v, req, q_range, tiles)[0]
+
+
+register_backend(
+    Backend(
+        "chunked",
+        chunked_backend,
+        always,
+        "exact online-softmax (FlashAttention) in PyTorch; O(N) memory, skips empty tiles",
+    )
+)

@@ -19,27 +19,22 @@ from torch import Tensor
 
 from ..features import elu_plus_one
 from ..masks import Mask
-from . import Request
-from .reference import expand_kv
+from ..request import Backend, Request, expand_kv, register_backend
 
 
 def split_mask(mask: Mask | None) -> tuple[bool, Tensor | None]:
     """Decompose a mask into (causal?, key lengths or None); raise if it has any other part."""
-    if mask is None or mask.kind == "full":
-        return False, None
-    if mask.kind == "causal":
-        return True, None
-    if mask.kind == "padding":
-        return False, mask.params["lengths"]
-    if mask.kind == "composite" and mask.params.get("op") == "&":
-        c1, l1 = split_mask(mask.params["parts"][0])
-        c2, l2 = split_mask(mask.params["parts"][1])
-        if l1 is not None and l2 is not None:
-            return c1 or c2, torch.minimum(l1, l2)
-        return c1 or c2, l1 if l1 is not None else l2
-    raise ValueError(
-        f"mask: linear attention supports causal and padding masks (and their &), got {mask.name}"
-    )
+    causal, lengths = False, None
+    for part in mask.conjuncts() if mask is not None else ():
+        if part.is_causal:
+            causal = True
+        elif part.key_lengths is not None:
+            lengths = part.key_lengths if lengths is None else torch.minimum(lengths, part.key_lengths)
+        elif not part.is_full:
+            raise ValueError(
+                f"mask: linear attention supports causal and padding masks (and their &), got {part.name}"
+            )
+    return causal, lengths
 
 
 def check(req: Request) -> str | None:
@@ -179,3 +174,15 @@ def _elu_features(q: Tensor, k: Tensor, scale: float) -> tuple[Tensor, Tensor]:
 
 
 linear_backend, linear_weights = make_backend_fns(_elu_features)
+
+
+register_backend(
+    Backend(
+        "linear",
+        linear_backend,
+        check,
+        "linear attention, phi = elu+1 (Katharopoulos et al., 2020); O(N), not softmax",
+        exact=False,
+        weights=linear_weights,
+    )
+)

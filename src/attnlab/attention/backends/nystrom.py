@@ -13,8 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import Backend, Request, unmasked_only
-from .reference import expand_kv
+from ..request import Backend, Request, expand_kv, register_backend, unmasked_only
 
 check = unmasked_only("Nyström landmarks average positions together", "landmark scores")
 
@@ -57,3 +56,6 @@ def nystrom(num_landmarks: int = 64, name: str = "nystrom") -> Backend:
         exact=False,
         weights=weights,
     )
+
+
+register_backend(nystrom())
