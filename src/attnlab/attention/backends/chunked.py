@@ -137,7 +137,7 @@ def _scores(
 
 def _group(x: Tensor, kv_heads: int) -> Tensor:
     """(B, Hq, n, X) -> (B, Hkv, g*n, X): the g query heads sharing a key head stacked along rows."""
-    return x.reshape(x.shape[0], kv_heads, -1, x.shape[-1])
+    return x.reshape(x.shape[0], kv_heads, -1, x.shape[-1])  # (B, Hkv, g*n, X)
 
 
 def _forward(q: Tensor, k: Tensor, v: Tensor, req: Request, plan: Plan) -> tuple[Tensor, Tensor]:
@@ -188,7 +188,7 @@ def _query_block(
             pv = pg @ vt
         else:
             pv = torch.matmul(pg, vt, out=scratch("pv", (*pg.shape[:-1], req.value_dim), pg))
-        pv = pv.view(batch, heads, n, req.value_dim).to(acc_dtype)
+        pv = pv.view(batch, heads, n, req.value_dim).to(acc_dtype)  # (B, Hq, n, Dv)
         acc = acc * correction + pv if grad else acc.mul_(correction).add_(pv)
         row_max = new_max
     safe = torch.where(denom > 0, denom, torch.ones_like(denom))
@@ -226,7 +226,7 @@ def _backward(q, k, v, out, lse, dout, req: Request, plan: Plan):
             dsg = _group(ds, kv_heads)  # (B, Hkv, g*n, m)
             add_matmul(dq_blk, dsg, k[:, :, ks:ke], "dq")
             add_matmul(dk[:, :, ks:ke], dsg.transpose(-1, -2), qg, "dk")  # qg carries the scale
-        dq[:, :, qs:qe] = (dq_blk * scale).view(*shape, -1)
+        dq[:, :, qs:qe] = (dq_blk * scale).view(*shape, -1)  # (B, Hkv, g*n, D) -> (B, Hq, n, D)
     return dq, dk, dv
 
 

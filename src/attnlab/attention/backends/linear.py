@@ -52,10 +52,9 @@ def check(req: Request) -> str | None:
 def _key_keep(lengths: Tensor | None, batch: int, kv_len: int, device) -> Tensor | None:
     if lengths is None:
         return None
-    lengths = lengths.to(device).expand(batch) if lengths.numel() == 1 else lengths.to(device)
-    return (torch.arange(kv_len, device=device)[None, :] < lengths[:, None])[
-        :, None, :, None
-    ]  # (B, 1, Lk, 1)
+    lengths = lengths.to(device).expand(batch) if lengths.numel() == 1 else lengths.to(device)  # (B,)
+    keep = torch.arange(kv_len, device=device)[None, :] < lengths[:, None]  # (B, Lk)
+    return keep[:, None, :, None]  # (B, 1, Lk, 1)
 
 
 def linear_attention(
@@ -98,14 +97,15 @@ def _causal_chunks(fq: Tensor, fk: Tensor, v: Tensor, chunk: int) -> Tensor:
         den = q_c @ norm.unsqueeze(-1)  # (B, H, c, 1)
         if ke > ks:
             k_c, v_c = fk[:, :, ks:ke], v[:, :, ks:ke]
-            pos = torch.arange(qs, qe, device=fq.device)[:, None] + offset
-            local = (q_c @ k_c.transpose(-1, -2)) * (torch.arange(ks, ke, device=fq.device)[None, :] <= pos)
+            pos = torch.arange(qs, qe, device=fq.device)[:, None] + offset  # (c, 1) query positions
+            visible = torch.arange(ks, ke, device=fq.device)[None, :] <= pos  # (c, m)
+            local = (q_c @ k_c.transpose(-1, -2)) * visible  # (B, H, c, m)
             num = num + local @ v_c
             den = den + local.sum(-1, keepdim=True)
-            state = state + k_c.transpose(-1, -2) @ v_c
+            state = state + k_c.transpose(-1, -2) @ v_c  # (B, H, F, Dv)
             norm = norm + k_c.sum(dim=2)
         outs.append(num / torch.where(den == 0, torch.ones_like(den), den))
-    return torch.cat(outs, dim=2)
+    return torch.cat(outs, dim=2)  # (B, H, Lq, Dv)
 
 
 def kernel_weights(fq: Tensor, fk: Tensor, causal: bool = False, key_lengths: Tensor | None = None) -> Tensor:
@@ -113,8 +113,8 @@ def kernel_weights(fq: Tensor, fk: Tensor, causal: bool = False, key_lengths: Te
     a = fq @ fk.transpose(-1, -2)  # (B, H, Lq, Lk)
     q_len, kv_len = fq.shape[2], fk.shape[2]
     if causal:
-        pos = torch.arange(q_len, device=a.device)[:, None] + (kv_len - q_len)
-        a = a * (torch.arange(kv_len, device=a.device)[None, :] <= pos)
+        pos = torch.arange(q_len, device=a.device)[:, None] + (kv_len - q_len)  # (Lq, 1)
+        a = a * (torch.arange(kv_len, device=a.device)[None, :] <= pos)  # (Lq, Lk) causal, lower-right
     keep = _key_keep(key_lengths, fq.shape[0], kv_len, a.device)
     if keep is not None:
         a = a * keep.transpose(-1, -2)  # (B, 1, 1, Lk)
