@@ -15,7 +15,8 @@ import math
 import torch
 from torch import Tensor
 
-from . import backends as _builtin  # noqa: F401  (importing it registers the built-in backends)
+# Importing attnlab.attention.backends registers the built-in backends in BACKENDS.
+from .backends.chunked import default_blocks
 from .backends.reference import attention_weights
 from .masks import EMPTY, Mask
 from .mods import ScoreMod, as_score_mod
@@ -53,7 +54,7 @@ def attend(
         scale: multiplier of ``q·k``; default ``1/sqrt(D)``.
         dropout_p: dropout on the attention weights (apply only in training).
         backend: ``"auto"``, a registered backend name (``attnlab list`` shows them), or a
-            :class:`~attnlab.attention.backends.Backend` (e.g. ``performer(num_features=128)``).
+            :class:`~attnlab.attention.request.Backend` (e.g. ``performer(num_features=128)``).
         return_weights: also return the softmax weights ``(B, Hq, Lq, Lk)`` (before dropout); backends
             that never form them recompute them with the reference formula.
         normalizer: None or ``"softmax"`` (default), ``"sparsemax"``, ``"entmax15"``,
@@ -120,8 +121,6 @@ def _mostly_empty(req: Request) -> bool:
         return False
     if mask.dense is not None:  # a wrapped tensor's tile states cost a pass over all Lq x Lk entries
         return False
-    from .backends.chunked import default_blocks
-
     bq, bk = default_blocks(req)
     states = mask.block_states(req.q_len, req.kv_len, bq, bk)
     return float((states == EMPTY).float().mean()) >= SPARSE_TILE_SHARE
