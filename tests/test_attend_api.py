@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from attnlab.attention import BACKENDS, attend, choose_backend, masks, mods
+from attnlab.attention import BACKENDS, Request, attend, choose_backend, masks, mods
 from attnlab.attention.api import make_request
 
 from strategies import make_qkv
@@ -166,3 +166,15 @@ def test_auto_picks_sdpa_for_dense_and_chunked_for_sparse_or_general_mods():
 def test_default_scale_is_inverse_sqrt_dim():
     q, k, v = qkv(dtype=torch.float64)
     torch.testing.assert_close(attend(q, k, v), attend(q, k, v, scale=1 / math.sqrt(q.shape[-1])))
+
+
+def test_backends_register_themselves_and_requests_take_keywords():
+    assert list(BACKENDS)[:4] == ["reference", "sdpa", "chunked", "flex"]
+    assert {"linear", "performer", "nystrom", "linformer", "int8"} <= set(BACKENDS)
+    with pytest.raises(TypeError):
+        Request(1, 2, 2, 3, 3, 4, 4, torch.float32, torch.device("cpu"), None, None, 0.5, 0.0, False)
+    q = torch.randn(1, 2, 3, 4, requires_grad=True)
+    req = make_request(q, q, q, None, None, None, 0.0)
+    assert req.offset == 0 and req.group == 1
+    assert BACKENDS["int8"].refusal(req) == "rounding to int8 has no useful gradient: use it for inference"
+    assert BACKENDS["reference"].refusal(req) is None

@@ -159,3 +159,22 @@ def test_block_sparse_states_do_not_build_a_token_grid():
     layout = (torch.arange(nb)[:, None] - torch.arange(nb)[None, :]).abs() <= 1
     states = masks.block_sparse(layout, 128).block_states(nb * 128, nb * 128, 256, 256)
     assert states.shape == (256, 256) and (states != EMPTY).sum(1).max() == 3
+
+
+def test_masks_expose_the_structure_backends_read():
+    assert masks.causal().is_causal and masks.full().is_full
+    assert masks.sliding_window(4, causal=True).band == (4, 0)
+    assert not masks.sliding_window(4).is_causal and not masks.causal().is_full
+    lengths = torch.tensor([3, 5])
+    assert torch.equal(masks.padding(lengths).key_lengths, lengths)
+    layout = torch.eye(4, dtype=torch.bool)
+    sparse = masks.block_sparse(layout, 16)
+    assert sparse.block == 16 and torch.equal(sparse.layout, layout[None])
+    assert Mask.from_tensor(torch.ones(2, 2, dtype=torch.bool)).dense is not None
+    both = masks.causal() & (masks.padding(lengths) & masks.full())
+    assert [m.name for m in both.conjuncts()] == ["causal", "padding", "full"]
+    assert (masks.causal() | masks.full()).conjuncts()[0].parts == ()
+    # Named compositions are patterns of their own: no structure of their parts leaks through.
+    fixed = masks.fixed(4)
+    assert fixed.conjuncts() == (fixed,) and fixed.band is None
+    assert masks.bigbird(128, block=64).block is None

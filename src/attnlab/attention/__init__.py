@@ -4,11 +4,11 @@ from attnlab.attention import attend, masks, mods, positions
 out = attend(q, k, v, mask=masks.causal() & masks.padding(lengths), score_mod=mods.alibi(8))
 """
 
-from . import masks, mods, normalizers, positions
+from . import backends, masks, mods, normalizers, positions
 from .api import attend, choose_backend
-from .backends import BACKENDS, Backend, Request, register_backend
 from .masks import Mask
 from .mods import ScoreMod
+from .request import BACKENDS, Backend, Request, expand_kv, register_backend
 
 __all__ = [
     "BACKENDS",
@@ -17,7 +17,9 @@ __all__ = [
     "Request",
     "ScoreMod",
     "attend",
+    "backends",
     "choose_backend",
+    "expand_kv",
     "masks",
     "mods",
     "normalizers",

@@ -15,11 +15,13 @@ import math
 import torch
 from torch import Tensor
 
-from .backends import BACKENDS, Backend, Request
+# Importing attnlab.attention.backends registers the built-in backends in BACKENDS.
+from .backends.chunked import default_blocks
 from .backends.reference import attention_weights
 from .masks import EMPTY, Mask
 from .mods import ScoreMod, as_score_mod
 from .normalizers import Normalizer, weight_normalizer
+from .request import BACKENDS, Backend, Request
 
 # auto prefers skipping tiles over a dense kernel once a structured mask hides at least this share of
 # the (query block, key block) tiles and the problem is large enough for the skipping to pay off.
@@ -52,7 +54,7 @@ def attend(
         scale: multiplier of ``q·k``; default ``1/sqrt(D)``.
         dropout_p: dropout on the attention weights (apply only in training).
         backend: ``"auto"``, a registered backend name (``attnlab list`` shows them), or a
-            :class:`~attnlab.attention.backends.Backend` (e.g. ``performer(num_features=128)``).
+            :class:`~attnlab.attention.request.Backend` (e.g. ``performer(num_features=128)``).
         return_weights: also return the softmax weights ``(B, Hq, Lq, Lk)`` (before dropout); backends
             that never form them recompute them with the reference formula.
         normalizer: None or ``"softmax"`` (default), ``"sparsemax"``, ``"entmax15"``,
@@ -84,9 +86,7 @@ def attend(
         raise ValueError(
             f"normalizer: {normalizer!r} needs backend='reference' (backend={name!r} computes softmax only)"
         )
-    reason = spec.check(req)
-    if reason is None and req.needs_grad and not spec.trains:
-        reason = "it does not support autograd"
+    reason = spec.refusal(req)
     if reason is not None:
         raise ValueError(f"backend={name!r} cannot run this request: {reason}")
     if norm is not None:
@@ -117,10 +117,10 @@ def choose_backend(req: Request) -> str:
 
 def _mostly_empty(req: Request) -> bool:
     mask = req.mask
-    if mask is None or not mask.has_structure or req.kv_len < SPARSE_MIN_KEYS or mask.kind == "tensor":
+    if mask is None or not mask.has_structure or req.kv_len < SPARSE_MIN_KEYS:
         return False
-    from .backends.chunked import default_blocks
-
+    if mask.dense is not None:  # a wrapped tensor's tile states cost a pass over all Lq x Lk entries
+        return False
     bq, bk = default_blocks(req)
     states = mask.block_states(req.q_len, req.kv_len, bq, bk)
     return float((states == EMPTY).float().mean()) >= SPARSE_TILE_SHARE
@@ -164,20 +164,20 @@ def make_request(q, k, v, mask, score_mod, scale, dropout_p) -> Request:
         q.requires_grad or k.requires_grad or v.requires_grad or trainable_mod
     )
     return Request(
-        b,
-        hq,
-        hkv,
-        lq,
-        lk,
-        d,
-        dv,
-        q.dtype,
-        q.device,
-        mask,
-        score_mod,
-        float(scale),
-        float(dropout_p),
-        needs_grad,
+        batch=b,
+        q_heads=hq,
+        kv_heads=hkv,
+        q_len=lq,
+        kv_len=lk,
+        head_dim=d,
+        value_dim=dv,
+        dtype=q.dtype,
+        device=q.device,
+        mask=mask,
+        score_mod=score_mod,
+        scale=float(scale),
+        dropout_p=float(dropout_p),
+        needs_grad=needs_grad,
     )
 
 

@@ -67,7 +67,7 @@ def favor_trig(x: Tensor, w: Tensor) -> Tensor:
     """Trigonometric random features ``exp(|x|²/2) [sin(Wx), cos(Wx)] / sqrt(m)`` -> ``(..., L, 2m)``."""
     proj = x @ w.T  # (..., L, m)
     scale = torch.exp(0.5 * (x * x).sum(-1, keepdim=True)) / math.sqrt(w.shape[0])
-    return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1) * scale
+    return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1) * scale  # (..., L, 2m)
 
 
 def softmax_kernel_mse(x: Tensor, y: Tensor, num_features: int, kind: str) -> Tensor:

@@ -92,7 +92,7 @@ def hard_sample(
     probs = logp.exp() * visible.to(logp.dtype)
     flat = probs.detach().reshape(-1, probs.shape[-1])  # (N, n)
     flat = torch.where(live.reshape(-1, 1), flat, torch.ones_like(flat))  # any valid row for multinomial
-    index = torch.multinomial(flat, 1, generator=generator).reshape(*probs.shape[:-1], 1)
+    index = torch.multinomial(flat, 1, generator=generator).reshape(*probs.shape[:-1], 1)  # (..., 1)
     one_hot = _one_hot_like(probs.detach(), index, live)
     log_prob = logp.gather(-1, index).squeeze(-1) * live.squeeze(-1).to(logp.dtype)
     entropy = -(probs * logp).sum(dim=-1)

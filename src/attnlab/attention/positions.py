@@ -66,8 +66,8 @@ def rope_angles(positions: Tensor, dim: int, base: float = 10000.0) -> tuple[Ten
 
 
 def _rotate_half(x: Tensor) -> Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat([-x2, x1], dim=-1)
+    x1, x2 = x.chunk(2, dim=-1)  # (..., d/2) each
+    return torch.cat([-x2, x1], dim=-1)  # (..., d)
 
 
 def rope(x: Tensor, positions: Tensor | None = None, offset: int = 0, base: float = 10000.0) -> Tensor:

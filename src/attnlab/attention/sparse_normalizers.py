@@ -45,7 +45,7 @@ def _prepare(scores: Tensor, dim: int, mask: Tensor | None) -> tuple[Tensor, Ten
     if torch.isnan(scores).any() or (scores == float("inf")).any():
         raise ValueError("scores: expected finite values or -inf (hidden), got NaN or +inf")
     dim = dim % scores.dim()
-    z = scores.movedim(dim, -1)
+    z = scores.movedim(dim, -1)  # (..., n): the normalised dim last
     visible = torch.isfinite(z)
     top = z.amax(dim=-1, keepdim=True).detach()
     top = torch.where(torch.isfinite(top), top, torch.zeros_like(top))

@@ -16,9 +16,9 @@ from torch import Tensor, nn
 
 from ..attention import attend, mods, positions
 from ..attention.backends import Backend
-from ..attention.backends.reference import expand_kv
 from ..attention.masks import Mask
 from ..attention.mods import ScoreMod, as_score_mod
+from ..attention.request import expand_kv
 from .kv_cache import KVCache
 from .relative import ShawRelativePositions
 

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..attention.backends.reference import expand_kv
 from ..attention.masks import Mask
 from ..attention.mods import ScoreMod
 from ..attention.normalizers import softmax
+from ..attention.request import expand_kv
 
 
 class ShawRelativePositions(nn.Module):

@@ -27,7 +27,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from ..masks import EMPTY, FULL
-from . import Request
+from ..request import Backend, Request, always, register_backend
 
 LOW_PRECISION = (torch.float16, torch.bfloat16)
 # One query block and the key tiles it must visit: (q_start, q_end, [(k_start, k_end, state), ...]).
@@ -39,7 +39,7 @@ def default_blocks(req: Request) -> tuple[int, int]:
     square tiles so that empty ones can be skipped at a finer grain, and block-sparse layouts get
     their own block size."""
     if req.mask is not None and req.mask.has_structure:
-        block = req.mask.params.get("block") if req.mask.kind == "block_sparse" else None
+        block = req.mask.block  # set on block-sparse layouts only
         if block and 64 <= block <= 512:
             return block, block  # tiles aligned with the layout are all EMPTY or FULL: no predicate work
         return 256, 256
@@ -137,7 +137,7 @@ def _scores(
 
 def _group(x: Tensor, kv_heads: int) -> Tensor:
     """(B, Hq, n, X) -> (B, Hkv, g*n, X): the g query heads sharing a key head stacked along rows."""
-    return x.reshape(x.shape[0], kv_heads, -1, x.shape[-1])
+    return x.reshape(x.shape[0], kv_heads, -1, x.shape[-1])  # (B, Hkv, g*n, X)
 
 
 def _forward(q: Tensor, k: Tensor, v: Tensor, req: Request, plan: Plan) -> tuple[Tensor, Tensor]:
@@ -188,7 +188,7 @@ def _query_block(
             pv = pg @ vt
         else:
             pv = torch.matmul(pg, vt, out=scratch("pv", (*pg.shape[:-1], req.value_dim), pg))
-        pv = pv.view(batch, heads, n, req.value_dim).to(acc_dtype)
+        pv = pv.view(batch, heads, n, req.value_dim).to(acc_dtype)  # (B, Hq, n, Dv)
         acc = acc * correction + pv if grad else acc.mul_(correction).add_(pv)
         row_max = new_max
     safe = torch.where(denom > 0, denom, torch.ones_like(denom))
@@ -226,7 +226,7 @@ def _backward(q, k, v, out, lse, dout, req: Request, plan: Plan):
             dsg = _group(ds, kv_heads)  # (B, Hkv, g*n, m)
             add_matmul(dq_blk, dsg, k[:, :, ks:ke], "dq")
             add_matmul(dk[:, :, ks:ke], dsg.transpose(-1, -2), qg, "dk")  # qg carries the scale
-        dq[:, :, qs:qe] = (dq_blk * scale).view(*shape, -1)
+        dq[:, :, qs:qe] = (dq_blk * scale).view(*shape, -1)  # (B, Hkv, g*n, D) -> (B, Hq, n, D)
     return dq, dk, dv
 
 
@@ -260,3 +260,13 @@ def _checkpointed(q: Tensor, k: Tensor, v: Tensor, req: Request, plan: Plan) -> 
 
 def _block_output(q_blk, k, v, req, q_range, tiles) -> Tensor:
     return _query_block(q_blk, k, v, req, q_range, tiles)[0]
+
+
+register_backend(
+    Backend(
+        "chunked",
+        chunked_backend,
+        always,
+        "exact online-softmax (FlashAttention) in PyTorch; O(N) memory, skips empty tiles",
+    )
+)

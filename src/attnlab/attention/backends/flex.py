@@ -14,7 +14,7 @@ import functools
 import torch
 from torch import Tensor
 
-from . import Request
+from ..request import Backend, Request, register_backend
 
 
 @functools.cache
@@ -70,3 +70,13 @@ def flex_backend(q: Tensor, k: Tensor, v: Tensor, req: Request) -> Tensor:
         scale=req.scale,
         enable_gqa=req.q_heads != req.kv_heads,
     )
+
+
+register_backend(
+    Backend(
+        "flex",
+        flex_backend,
+        check,
+        "torch FlexAttention (compiled); GPU first, CPU inference only",
+    )
+)

@@ -15,8 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..normalizers import softmax
-from . import Request
-from .reference import expand_kv
+from ..request import Backend, Request, expand_kv, register_backend
 
 
 def quantize_int8(x: Tensor, dim: int = -1) -> tuple[Tensor, Tensor]:
@@ -51,3 +50,16 @@ def int8_backend(q: Tensor, k: Tensor, v: Tensor, req: Request) -> Tensor:
     if req.dropout_p > 0:
         w = F.dropout(w, req.dropout_p)
     return w @ expand_kv(v, req.group)
+
+
+register_backend(
+    Backend(
+        "int8",
+        int8_backend,
+        check,
+        "int8 queries and keys, integer QK^T, float softmax; inference only, approximate",
+        exact=False,
+        trains=False,
+        weights=int8_weights,
+    )
+)

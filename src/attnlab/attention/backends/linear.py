@@ -19,27 +19,22 @@ from torch import Tensor
 
 from ..features import elu_plus_one
 from ..masks import Mask
-from . import Request
-from .reference import expand_kv
+from ..request import Backend, Request, expand_kv, register_backend
 
 
 def split_mask(mask: Mask | None) -> tuple[bool, Tensor | None]:
     """Decompose a mask into (causal?, key lengths or None); raise if it has any other part."""
-    if mask is None or mask.kind == "full":
-        return False, None
-    if mask.kind == "causal":
-        return True, None
-    if mask.kind == "padding":
-        return False, mask.params["lengths"]
-    if mask.kind == "composite" and mask.params.get("op") == "&":
-        c1, l1 = split_mask(mask.params["parts"][0])
-        c2, l2 = split_mask(mask.params["parts"][1])
-        if l1 is not None and l2 is not None:
-            return c1 or c2, torch.minimum(l1, l2)
-        return c1 or c2, l1 if l1 is not None else l2
-    raise ValueError(
-        f"mask: linear attention supports causal and padding masks (and their &), got {mask.name}"
-    )
+    causal, lengths = False, None
+    for part in mask.conjuncts() if mask is not None else ():
+        if part.is_causal:
+            causal = True
+        elif part.key_lengths is not None:
+            lengths = part.key_lengths if lengths is None else torch.minimum(lengths, part.key_lengths)
+        elif not part.is_full:
+            raise ValueError(
+                f"mask: linear attention supports causal and padding masks (and their &), got {part.name}"
+            )
+    return causal, lengths
 
 
 def check(req: Request) -> str | None:
@@ -57,10 +52,9 @@ def check(req: Request) -> str | None:
 def _key_keep(lengths: Tensor | None, batch: int, kv_len: int, device) -> Tensor | None:
     if lengths is None:
         return None
-    lengths = lengths.to(device).expand(batch) if lengths.numel() == 1 else lengths.to(device)
-    return (torch.arange(kv_len, device=device)[None, :] < lengths[:, None])[
-        :, None, :, None
-    ]  # (B, 1, Lk, 1)
+    lengths = lengths.to(device).expand(batch) if lengths.numel() == 1 else lengths.to(device)  # (B,)
+    keep = torch.arange(kv_len, device=device)[None, :] < lengths[:, None]  # (B, Lk)
+    return keep[:, None, :, None]  # (B, 1, Lk, 1)
 
 
 def linear_attention(
@@ -103,14 +97,15 @@ def _causal_chunks(fq: Tensor, fk: Tensor, v: Tensor, chunk: int) -> Tensor:
         den = q_c @ norm.unsqueeze(-1)  # (B, H, c, 1)
         if ke > ks:
             k_c, v_c = fk[:, :, ks:ke], v[:, :, ks:ke]
-            pos = torch.arange(qs, qe, device=fq.device)[:, None] + offset
-            local = (q_c @ k_c.transpose(-1, -2)) * (torch.arange(ks, ke, device=fq.device)[None, :] <= pos)
+            pos = torch.arange(qs, qe, device=fq.device)[:, None] + offset  # (c, 1) query positions
+            visible = torch.arange(ks, ke, device=fq.device)[None, :] <= pos  # (c, m)
+            local = (q_c @ k_c.transpose(-1, -2)) * visible  # (B, H, c, m)
             num = num + local @ v_c
             den = den + local.sum(-1, keepdim=True)
-            state = state + k_c.transpose(-1, -2) @ v_c
+            state = state + k_c.transpose(-1, -2) @ v_c  # (B, H, F, Dv)
             norm = norm + k_c.sum(dim=2)
         outs.append(num / torch.where(den == 0, torch.ones_like(den), den))
-    return torch.cat(outs, dim=2)
+    return torch.cat(outs, dim=2)  # (B, H, Lq, Dv)
 
 
 def kernel_weights(fq: Tensor, fk: Tensor, causal: bool = False, key_lengths: Tensor | None = None) -> Tensor:
@@ -118,8 +113,8 @@ def kernel_weights(fq: Tensor, fk: Tensor, causal: bool = False, key_lengths: Te
     a = fq @ fk.transpose(-1, -2)  # (B, H, Lq, Lk)
     q_len, kv_len = fq.shape[2], fk.shape[2]
     if causal:
-        pos = torch.arange(q_len, device=a.device)[:, None] + (kv_len - q_len)
-        a = a * (torch.arange(kv_len, device=a.device)[None, :] <= pos)
+        pos = torch.arange(q_len, device=a.device)[:, None] + (kv_len - q_len)  # (Lq, 1)
+        a = a * (torch.arange(kv_len, device=a.device)[None, :] <= pos)  # (Lq, Lk) causal, lower-right
     keep = _key_keep(key_lengths, fq.shape[0], kv_len, a.device)
     if keep is not None:
         a = a * keep.transpose(-1, -2)  # (B, 1, 1, Lk)
@@ -179,3 +174,15 @@ def _elu_features(q: Tensor, k: Tensor, scale: float) -> tuple[Tensor, Tensor]:
 
 
 linear_backend, linear_weights = make_backend_fns(_elu_features)
+
+
+register_backend(
+    Backend(
+        "linear",
+        linear_backend,
+        check,
+        "linear attention, phi = elu+1 (Katharopoulos et al., 2020); O(N), not softmax",
+        exact=False,
+        weights=linear_weights,
+    )
+)

@@ -20,8 +20,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from . import Backend, Request, unmasked_only
-from .reference import expand_kv
+from ..request import Backend, Request, expand_kv, register_backend, unmasked_only
 
 check = unmasked_only("Linformer projects positions together", "projected scores")
 
@@ -110,3 +109,6 @@ def linformer(
         exact=False,
         weights=weights,
     )
+
+
+register_backend(linformer())

@@ -13,8 +13,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from . import Backend, Request, unmasked_only
-from .reference import expand_kv
+from ..request import Backend, Request, expand_kv, register_backend, unmasked_only
 
 check = unmasked_only("Nyström landmarks average positions together", "landmark scores")
 
@@ -23,7 +22,8 @@ def landmarks(x: Tensor, m: int) -> Tensor:
     """Means of ``m`` contiguous, nearly equal segments along the sequence: (B, H, L, D) -> (B, H, m, D)."""
     length = x.shape[2]
     bounds = torch.linspace(0, length, m + 1).round().long().tolist()
-    return torch.stack([x[:, :, a:b].mean(dim=2) for a, b in zip(bounds[:-1], bounds[1:])], dim=2)
+    means = [x[:, :, a:b].mean(dim=2) for a, b in zip(bounds[:-1], bounds[1:])]  # m x (B, H, D)
+    return torch.stack(means, dim=2)  # (B, H, m, D)
 
 
 def nystrom(num_landmarks: int = 64, name: str = "nystrom") -> Backend:
@@ -57,3 +57,6 @@ def nystrom(num_landmarks: int = 64, name: str = "nystrom") -> Backend:
         exact=False,
         weights=weights,
     )
+
+
+register_backend(nystrom())

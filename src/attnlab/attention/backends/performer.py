@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..features import favor_positive, favor_trig, random_projection
-from . import Backend
+from ..request import Backend, register_backend
 from .linear import check, make_backend_fns
 
 
@@ -81,3 +81,6 @@ def performer(
     )
     backend.features = features  # type: ignore[attr-defined]
     return backend
+
+
+register_backend(performer())

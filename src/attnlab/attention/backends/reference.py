@@ -12,15 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..normalizers import softmax
-from . import Request
-
-
-def expand_kv(x: Tensor, group: int) -> Tensor:
-    """Repeat each key/value head ``group`` times: (B, Hkv, L, D) -> (B, Hkv*group, L, D).
-
-    Query head h uses key/value head h // group (the GQA convention of SDPA and HF's repeat_kv).
-    """
-    return x if group == 1 else x.repeat_interleave(group, dim=1)
+from ..request import Backend, Request, always, expand_kv, register_backend
 
 
 def attention_scores(q: Tensor, k: Tensor, req: Request) -> Tensor:
@@ -49,3 +41,13 @@ def reference_backend(
     dropped = F.dropout(weights, req.dropout_p) if req.dropout_p > 0 else weights
     out = torch.einsum("bhqk,bhkd->bhqd", dropped, expand_kv(v, req.group))  # (B, Hq, Lq, Dv)
     return (out, weights) if return_weights else out
+
+
+register_backend(
+    Backend(
+        "reference",
+        reference_backend,
+        always,
+        "einsum + masked softmax, materialises everything; float64 oracle",
+    )
+)

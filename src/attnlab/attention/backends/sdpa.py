@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import Request
+from ..request import Backend, Request, register_backend
 
 
 def check(req: Request) -> str | None:
@@ -24,9 +24,9 @@ def check(req: Request) -> str | None:
 def sdpa_backend(q: Tensor, k: Tensor, v: Tensor, req: Request) -> Tensor:
     mask, is_causal, dead = None, False, None
     if req.mask is not None:
-        if req.mask.kind == "causal" and req.q_len == req.kv_len and req.score_mod is None:
+        if req.mask.is_causal and req.q_len == req.kv_len and req.score_mod is None:
             is_causal = True  # SDPA's flag is upper-left aligned, equal to ours only when Lq == Lk
-        elif req.mask.kind != "full":
+        elif not req.mask.is_full:
             mask = req.mask.materialize(req.batch, req.q_heads, req.q_len, req.kv_len, q.device)
             dead = ~mask.any(dim=-1, keepdim=True)  # (B|1, H|1, Lq, 1) fully-masked query rows
             if bool(dead.any()):
@@ -49,3 +49,13 @@ def sdpa_backend(q: Tensor, k: Tensor, v: Tensor, req: Request) -> Tensor:
     if dead is not None:
         out = out.masked_fill(dead, 0.0)
     return out
+
+
+register_backend(
+    Backend(
+        "sdpa",
+        sdpa_backend,
+        check,
+        "torch scaled_dot_product_attention (fused flash kernel where possible)",
+    )
+)
