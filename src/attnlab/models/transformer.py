@@ -20,9 +20,8 @@ from ..attention import masks, positions
 from ..attention.masks import Mask
 from ..layers.blocks import TransformerBlock
 from ..layers.kv_cache import LayerCache, new_caches, reorder_caches
-from .config import TransformerConfig
-
-ABSOLUTE = ("sinusoidal", "learned")
+from .beam import beam_search
+from .transformer_config import ABSOLUTE, TransformerConfig
 
 
 class Embedder(nn.Module):
@@ -267,8 +266,6 @@ class TransformerSeq2Seq(nn.Module):
         length_penalty: float = 1.0,
     ) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Beam search (see :func:`attnlab.models.beam.beam_search`); returns ``(tokens, scores)``."""
-        from .beam import beam_search
-
         cfg = self.config
         memory, _ = self.encoder(src, src_lengths)
         memory = memory.repeat_interleave(beam_size, dim=0)  # (B*K, Ls, d)
