@@ -7,6 +7,7 @@ the others beside their models) and ``beam`` < the models < ``registry`` (builde
 (save/load) < this package.
 """
 
+from ..layers.attention_config import AttentionConfig
 from .beam import beam_search
 from .bert import BertConfig, BertEncoder, BertOutput, find_minilm, load_bert, load_minilm
 from .classifier import AttentionPooling, TransformerClassifier
@@ -28,6 +29,7 @@ from .vit import PatchEmbedding, VisionTransformer
 
 __all__ = [
     "POSITIONS",
+    "AttentionConfig",
     "AttentionPooling",
     "HANConfig",
     "HierarchicalAttentionNetwork",
