@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import save_file
 
 from attnlab.models import (
+    AttentionConfig,
     RNNSeq2SeqConfig,
     TransformerConfig,
     build_model,
@@ -23,7 +24,9 @@ CONFIGS = [
     TransformerConfig(kind="transformer-seq2seq", d_model=16, num_heads=2, num_layers=1, tgt_vocab_size=9),
     TransformerConfig(
         kind="transformer-classifier", d_model=16, num_heads=2, pooling="attention", position="shaw",
-        attention_mask={"name": "sliding_window", "window": 2}, backend=["chunked", "sdpa"],
+        attention=AttentionConfig(
+            attention_mask={"name": "sliding_window", "window": 2}, backend=["chunked", "sdpa"]
+        ),
     ),
     TransformerConfig(kind="transformer-encoder", d_model=16, num_heads=2, position="learned"),
     TransformerConfig(kind="vit", d_model=16, num_heads=2, num_layers=1, num_classes=10),

@@ -5,6 +5,7 @@ import torch
 
 from attnlab.attention import masks
 from attnlab.models import (
+    AttentionConfig,
     TransformerClassifier,
     TransformerConfig,
     TransformerEncoder,
@@ -37,7 +38,9 @@ CACHEABLE = ["sinusoidal", "learned", "rope", "alibi", "t5", "shaw", "none"]
 @pytest.mark.parametrize("position", CACHEABLE)
 def test_lm_kv_cache_logits_equal_full_forward(position):
     torch.manual_seed(0)
-    lm = TransformerLM(tiny("transformer-lm", position=position, num_kv_heads=1)).eval()
+    lm = TransformerLM(
+        tiny("transformer-lm", position=position, attention=AttentionConfig(num_kv_heads=1))
+    ).eval()
     tokens = torch.randint(4, 20, (2, 9))
     full, _ = lm(tokens)
     cache = lm.new_cache()
@@ -109,8 +112,9 @@ def test_per_layer_masks_and_backends():
     torch.manual_seed(0)
     cfg = tiny(
         "transformer-lm",
-        attention_mask=[{"name": "sliding_window", "window": 1}, None],
-        backend=["chunked", "reference"],
+        attention=AttentionConfig(
+            attention_mask=[{"name": "sliding_window", "window": 1}, None], backend=["chunked", "reference"]
+        ),
         position="alibi",
     )
     lm = TransformerLM(cfg).eval()
@@ -169,9 +173,9 @@ def test_runtime_errors_name_the_argument():
     with pytest.raises(ValueError, match="max_new_tokens"):
         lm.generate(torch.randint(4, 20, (1, 4)), 5)
     with pytest.raises(ValueError, match="attention_mask"):
-        TransformerLM(tiny("transformer-lm", attention_mask={"name": "nope"}))
+        TransformerLM(tiny("transformer-lm", attention=AttentionConfig(attention_mask={"name": "nope"})))
     with pytest.raises(ValueError, match="backend: expected one entry per layer"):
-        TransformerLM(tiny("transformer-lm", backend=["sdpa"]))
+        TransformerLM(tiny("transformer-lm", attention=AttentionConfig(backend=["sdpa"])))
 
 
 def test_registry_builds_every_model():

@@ -37,7 +37,7 @@ from attnlab.data.tasks.visual_qa import QTYPES
 from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.interpret.fonts import cjk_font_family
 from attnlab.layers import CrossModalAttention
-from attnlab.models.config import TransformerConfig
+from attnlab.models import TransformerConfig
 from attnlab.models.transformer import TransformerEncoder
 from attnlab.models.vit import PatchEmbedding
 

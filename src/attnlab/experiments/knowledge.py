@@ -30,7 +30,7 @@ from attnlab.data.tasks.knowledge import fact_text
 from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.interpret.fonts import cjk_font_family
 from attnlab.layers import MemoryAttention
-from attnlab.models.config import TransformerConfig
+from attnlab.models import TransformerConfig
 from attnlab.models.transformer import TransformerEncoder
 
 from ._fit import fit

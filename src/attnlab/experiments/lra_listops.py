@@ -37,7 +37,7 @@ from attnlab.data import generate
 from attnlab.data.batching import pad_batch
 from attnlab.data.tasks.listops import OPERATORS
 from attnlab.figures import bar_errors, mean_min_max, plt
-from attnlab.models import create_model
+from attnlab.models import AttentionConfig, create_model
 
 from ._fit import fit
 from .base import Experiment, SeedRun, Text
@@ -59,7 +59,7 @@ PROFILES = {
 
 
 def variants(window: int) -> dict[str, dict]:
-    """Config overrides per attention variant: the only difference between the models."""
+    """AttentionConfig fields per attention variant: the only difference between the models."""
     return {
         "full": {"backend": "auto"},
         "local": {"attention_mask": {"name": "sliding_window", "window": window}, "backend": "auto"},
@@ -126,12 +126,12 @@ def run(profile_name: str, out: Path, seed: int) -> SeedRun:
         return F.cross_entropy(model(b.ids, b.lengths)[0], y)
 
     rows, timings = {}, {}
-    for name, overrides in variants(p["window"]).items():
+    for name, attention in variants(p["window"]).items():
         torch.manual_seed(seed)
         model = create_model(
             "transformer-classifier", vocab_size=len(VOCAB), num_classes=10, pooling="mean",
             d_model=p["d_model"], num_heads=4, num_layers=p["layers"], max_len=hi + 1, position="sinusoidal",
-            **overrides,
+            attention=AttentionConfig(**attention),
         )  # fmt: skip
         log = fit(
             model, batch_fn, loss_fn, steps=p["steps"], lr=1e-3, desc=name, quiet=profile_name == "smoke"

@@ -32,7 +32,7 @@ from matplotlib.ticker import NullLocator
 
 from attnlab.data import CharTokenizer
 from attnlab.figures import plt, seed_band
-from attnlab.models import create_model
+from attnlab.models import AttentionConfig, create_model
 
 from ._fit import fit
 from .base import Experiment, SeedRun, Text
@@ -141,8 +141,8 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
         torch.manual_seed(seed)
         model = create_model(
             "transformer-lm", vocab_size=tok.vocab_size, d_model=cfg["d_model"], num_heads=cfg["heads"],
-            num_layers=cfg["layers"], max_len=context, position=scheme, max_relative_position=MAX_RELATIVE,
-            backend="auto",
+            num_layers=cfg["layers"], max_len=context, position=scheme,
+            attention=AttentionConfig(max_relative_position=MAX_RELATIVE, backend="auto"),
         )  # fmt: skip
         log = fit(
             model, batch_fn, lm_loss, cfg["steps"], lr=LR, warmup=max(1, cfg["steps"] // 10),

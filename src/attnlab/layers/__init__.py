@@ -14,6 +14,7 @@ from .alignment import (
     align,
     make_score,
 )
+from .attention_config import ATTENTION_POSITIONS, AttentionConfig
 from .blocks import Residual, TransformerBlock
 from .cross_modal import CoAttentionLayer, CrossModalAttention, ParallelCoAttention
 from .feedforward import FeedForward
@@ -26,7 +27,7 @@ from .hard_attention import (
 )
 from .kv_cache import KVCache, LayerCache, new_caches, reorder_caches
 from .memory_attention import MemoryAttention, memory_read
-from .multihead import ATTENTION_POSITIONS, MultiHeadAttention, masks_from_torch
+from .multihead import MultiHeadAttention, masks_from_torch
 from .relative import ShawRelativePositions
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "HARD_NORMALIZERS",
     "SCORES",
     "AdditiveScore",
+    "AttentionConfig",
     "ConcatScore",
     "CosineScore",
     "DotScore",

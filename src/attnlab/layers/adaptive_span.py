@@ -40,6 +40,7 @@ from ..attention import masks
 from ..attention.backends import Backend
 from ..attention.masks import Mask
 from ..attention.mods import ScoreMod
+from .attention_config import AttentionConfig
 from .multihead import MultiHeadAttention
 
 
@@ -171,7 +172,9 @@ class AdaptiveSpanAttention(nn.Module):
         skip: bool = True,
     ) -> None:
         super().__init__()
-        self.attn = MultiHeadAttention(d_model, num_heads, position="rope", causal=True, backend=backend)
+        self.attn = MultiHeadAttention(
+            d_model, num_heads, AttentionConfig(position="rope", causal=True, backend=backend)
+        )
         self.span = AdaptiveSpan(num_heads, max_span, ramp, init, penalty)
         self.skip = skip
 

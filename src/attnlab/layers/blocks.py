@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from .attention_config import AttentionConfig
 from .feedforward import FeedForward
 from .kv_cache import LayerCache
 from .multihead import MultiHeadAttention
@@ -41,14 +42,15 @@ class TransformerBlock(nn.Module):
     """Self-attention, optional cross-attention (decoder), then a feed-forward network; each residual.
 
     Args:
-        d_model, num_heads, num_kv_heads: attention sizes.
+        d_model, num_heads: attention sizes.
         d_ff, activation: the feed-forward network.
-        dropout: residual, attention-weight and hidden dropout.
+        attention: the self-attention's options (:class:`AttentionConfig`: position, causal, backend,
+            extra mask, dropout, ``num_kv_heads``...); default ``AttentionConfig(dropout=dropout)``.
+        dropout: residual and hidden dropout (the attention weights' dropout is ``attention.dropout``).
         norm_first: pre-norm (True) or post-norm (False).
-        cross_attention: add an encoder-decoder attention sublayer (Vaswani et al., 2017, sec. 3.2.3).
-        attention: extra keyword arguments for the self-attention :class:`MultiHeadAttention`
-            (``position``, ``causal``, ``backend``, ``max_relative_position``...).
-        cross_backend: the engine backend of the cross-attention.
+        cross_attention: add an encoder-decoder attention sublayer (Vaswani et al., 2017, sec. 3.2.3):
+            True gives it the self-attention's backend, dropout and ``num_kv_heads``; an
+            :class:`AttentionConfig` gives its options.
     """
 
     def __init__(
@@ -57,24 +59,23 @@ class TransformerBlock(nn.Module):
         num_heads: int,
         d_ff: int | None = None,
         *,
-        num_kv_heads: int | None = None,
+        attention: AttentionConfig | None = None,
         dropout: float = 0.0,
         activation: str = "gelu",
         norm_first: bool = True,
-        cross_attention: bool = False,
-        attention: dict | None = None,
-        cross_backend: str = "auto",
+        cross_attention: bool | AttentionConfig = False,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(
-            d_model, num_heads, num_kv_heads, dropout=dropout, **(attention or {})
-        )
+        attention = AttentionConfig(dropout=dropout) if attention is None else attention
+        self.self_attn = MultiHeadAttention(d_model, num_heads, attention)
         self.self_res = Residual(d_model, norm_first, dropout)
         self.cross_attn = self.cross_res = None
-        if cross_attention:
-            self.cross_attn = MultiHeadAttention(
-                d_model, num_heads, num_kv_heads, dropout=dropout, backend=cross_backend
+        if cross_attention and not isinstance(cross_attention, AttentionConfig):
+            cross_attention = AttentionConfig(
+                backend=attention.backend, dropout=attention.dropout, num_kv_heads=attention.num_kv_heads
             )
+        if cross_attention:
+            self.cross_attn = MultiHeadAttention(d_model, num_heads, cross_attention)
             self.cross_res = Residual(d_model, norm_first, dropout)
         self.ff = FeedForward(d_model, d_ff, activation, dropout)
         self.ff_res = Residual(d_model, norm_first, dropout)

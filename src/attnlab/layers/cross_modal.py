@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from ..attention.normalizers import softmax
+from .attention_config import AttentionConfig
 from .feedforward import FeedForward
 from .multihead import MultiHeadAttention
 
@@ -54,7 +55,7 @@ class CrossModalAttention(nn.Module):
         self.norm_x = nn.LayerNorm(d_model)
         self.norm_c = nn.LayerNorm(context_dim or d_model)
         self.attn = MultiHeadAttention(
-            d_model, num_heads, kdim=context_dim, vdim=context_dim, dropout=dropout
+            d_model, num_heads, AttentionConfig(dropout=dropout), kdim=context_dim, vdim=context_dim
         )
         self.drop = nn.Dropout(dropout)
 

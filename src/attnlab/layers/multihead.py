@@ -9,7 +9,9 @@ T5 bias, Shaw relative positions) and a KV cache for incremental decoding.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -19,10 +21,9 @@ from ..attention.backends import Backend
 from ..attention.masks import Mask
 from ..attention.mods import ScoreMod, as_score_mod
 from ..attention.request import expand_kv
+from .attention_config import AttentionConfig, combine_masks
 from .kv_cache import KVCache
 from .relative import ShawRelativePositions
-
-ATTENTION_POSITIONS = ("none", "rope", "alibi", "t5", "shaw")
 
 
 class MultiHeadAttention(nn.Module):
@@ -31,76 +32,85 @@ class MultiHeadAttention(nn.Module):
     Args:
         d_model: model width (queries' feature size and the output size).
         num_heads: query heads; ``d_model`` must be divisible by it (head_dim = d_model / num_heads).
-        num_kv_heads: key/value heads (GQA); default ``num_heads``; must divide ``num_heads``.
+        attention: the layer's options (:class:`AttentionConfig`: position scheme, causal, backend,
+            extra mask, dropout, ``num_kv_heads``, relative-position parameters); default
+            ``AttentionConfig()``. ``num_kv_heads`` must divide ``num_heads``; ``position="rope"``
+            needs an even head_dim.
         kdim, vdim: feature sizes of keys and values in cross attention (default ``d_model``).
         bias: biases in the projections.
-        dropout: dropout on the attention weights (training only).
-        position: ``"none"``, ``"rope"`` (Su et al., 2021), ``"alibi"`` (Press et al., 2022), ``"t5"``
-            (Raffel et al., 2020) or ``"shaw"`` (Shaw et al., 2018); use them for self-attention.
-        causal: the layer is used causally; ALiBi then uses its one-sided form and the T5 bias its
-            unidirectional buckets.
-        max_relative_position: Shaw's clipping distance ``k``.
-        t5_num_buckets, t5_max_distance: T5 bias buckets.
-        backend: the engine backend (``"auto"``, a name, or a :class:`Backend`). With
-            ``position="shaw"`` the layer computes attention itself (the relative terms need q and the
-            weights), materialising the score matrix; ``backend`` is then unused.
+        **options: :class:`AttentionConfig` fields as keywords (``num_kv_heads=2, position="rope",
+            causal=True, backend="sdpa"``...), replacing those of ``attention``.
     """
 
     def __init__(
         self,
         d_model: int,
         num_heads: int,
-        num_kv_heads: int | None = None,
+        attention: AttentionConfig | None = None,
         *,
         kdim: int | None = None,
         vdim: int | None = None,
         bias: bool = True,
-        dropout: float = 0.0,
-        position: str = "none",
-        causal: bool = False,
-        max_relative_position: int = 16,
-        t5_num_buckets: int = 32,
-        t5_max_distance: int = 128,
-        rope_base: float = 10000.0,
-        backend: str | Backend = "auto",
+        **options: Any,
     ) -> None:
         super().__init__()
-        num_kv_heads = num_heads if num_kv_heads is None else num_kv_heads
+        if attention is not None and not isinstance(attention, AttentionConfig):
+            raise TypeError(
+                f"attention: expected an AttentionConfig, got {type(attention).__name__} "
+                "(give num_kv_heads and the other options as keywords)"
+            )
+        config = dataclasses.replace(attention or AttentionConfig(), **options)
+        num_kv_heads = num_heads if config.num_kv_heads is None else config.num_kv_heads
         if not isinstance(num_heads, int) or num_heads < 1:
             raise ValueError(f"num_heads: expected an int >= 1, got {num_heads!r}")
         if d_model % num_heads:
             raise ValueError(f"d_model: {d_model} is not divisible by num_heads={num_heads}")
-        if num_kv_heads < 1 or num_heads % num_kv_heads:
+        if num_heads % num_kv_heads:
             raise ValueError(f"num_kv_heads: {num_kv_heads} must divide num_heads={num_heads}")
-        if position not in ATTENTION_POSITIONS:
-            raise ValueError(f"position: unknown scheme {position!r}; expected one of {ATTENTION_POSITIONS}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a float in [0, 1), got {dropout!r}")
+        if isinstance(config.backend, list):
+            raise ValueError(
+                "backend: one layer takes one backend; lists (one per layer) are for model configs"
+            )
+        self.config = config
         self.d_model, self.num_heads, self.num_kv_heads = d_model, num_heads, num_kv_heads
         self.head_dim = d_model // num_heads
-        if position == "rope" and self.head_dim % 2:
+        if config.position == "rope" and self.head_dim % 2:
             raise ValueError(
                 f"position='rope' needs an even head_dim, got d_model/num_heads = {self.head_dim}"
             )
-        self.dropout, self.position, self.causal = dropout, position, causal
-        self.backend, self.rope_base = backend, rope_base
+        self.extra_mask = config.layer_mask()
         kv_width = num_kv_heads * self.head_dim
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(kdim or d_model, kv_width, bias=bias)
         self.v_proj = nn.Linear(vdim or d_model, kv_width, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+        causal, position = config.causal, config.position
         self.t5 = (
-            mods.T5RelativeBias(num_heads, t5_num_buckets, t5_max_distance, not causal)
+            mods.T5RelativeBias(num_heads, config.t5_num_buckets, config.t5_max_distance, not causal)
             if position == "t5"
             else None
         )
         self.shaw = (
-            ShawRelativePositions(self.head_dim, max_relative_position) if position == "shaw" else None
+            ShawRelativePositions(self.head_dim, config.max_relative_position) if position == "shaw" else None
         )
         self._alibi = mods.alibi(num_heads, symmetric=not causal) if position == "alibi" else None
         # Intervention hook (attnlab.interpret.faithfulness): ``fn(weights (B, H, Lq, Lk), visible bool
         # broadcastable to it) -> new weights``; the output is then ``new_weights @ V``.
         self.weights_override: Callable[[Tensor, Tensor], Tensor] | None = None
+
+    # The config's fields, read where the layer used to keep them as attributes.
+    position = property(lambda self: self.config.position)
+    causal = property(lambda self: self.config.causal)
+    dropout = property(lambda self: self.config.dropout)
+    rope_base = property(lambda self: self.config.rope_base)
+
+    @property
+    def backend(self) -> str | Backend:
+        return self.config.backend
+
+    @backend.setter
+    def backend(self, value: str | Backend) -> None:
+        self.config = dataclasses.replace(self.config, backend=value)
 
     def position_mod(self) -> ScoreMod | None:
         """The score mod of this layer's position scheme (ALiBi or T5), if any."""
@@ -136,6 +146,8 @@ class MultiHeadAttention(nn.Module):
         """
         if query.dim() != 3 or query.shape[-1] != self.d_model:
             raise ValueError(f"query: expected (B, Lq, {self.d_model}), got {tuple(query.shape)}")
+        if self.extra_mask is not None:
+            mask = combine_masks(mask, self.extra_mask)
         self_attention = key is None
         key = query if key is None else key
         value = key if value is None else value
@@ -207,11 +219,10 @@ class MultiHeadAttention(nn.Module):
         layer = cls(
             m.embed_dim,
             m.num_heads,
+            AttentionConfig(dropout=m.dropout, backend=backend),
             kdim=m.kdim,
             vdim=m.vdim,
             bias=has_bias,
-            dropout=m.dropout,
-            backend=backend,
         )
         e = m.embed_dim
         with torch.no_grad():

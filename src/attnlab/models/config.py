@@ -1,4 +1,4 @@
-"""Model configurations (dataclasses with a ``kind``), JSON round trips, and safetensors save/load.
+"""Saving and loading models: JSON configs and safetensors weights (the top of :mod:`attnlab.models`).
 
 A saved model is a folder with ``config.json`` (the config's fields, ``kind`` first) and
 ``model.safetensors`` (the weights). Nothing is pickled: loading builds the model from the JSON config
@@ -8,149 +8,37 @@ neither run code nor smuggle objects.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
 from attnlab._io import atomic_write, atomic_write_json
 
-POSITIONS = ("sinusoidal", "learned", "rope", "alibi", "t5", "shaw", "none")
-TRANSFORMER_KINDS = (
-    "transformer-encoder",
-    "transformer-seq2seq",
-    "transformer-lm",
-    "transformer-classifier",
-    "vit",
-)
+from .kinds import CONFIG_CLASSES, ModelConfig, config_from_dict, config_to_dict
+from .registry import build_model
+from .rnn_seq2seq import RNNSeq2SeqConfig
+from .transformer_config import POSITIONS, TRANSFORMER_KINDS, TransformerConfig
+
+__all__ = [  # the config classes and dict helpers are re-exported for `attnlab.models.config` imports
+    "CONFIG_CLASSES",
+    "CONFIG_FILE",
+    "POSITIONS",
+    "TRANSFORMER_KINDS",
+    "WEIGHTS_FILE",
+    "ModelConfig",
+    "RNNSeq2SeqConfig",
+    "TransformerConfig",
+    "config_from_dict",
+    "config_to_dict",
+    "load_config",
+    "load_model",
+    "save_config",
+    "save_model",
+]
+
 CONFIG_FILE, WEIGHTS_FILE = "config.json", "model.safetensors"
-
-
-@dataclass
-class TransformerConfig:
-    """One config for the Transformer family (Vaswani et al., 2017); ``kind`` selects the model.
-
-    ``kind``: ``"transformer-encoder"``, ``"transformer-seq2seq"`` (encoder-decoder),
-    ``"transformer-lm"`` (decoder-only), ``"transformer-classifier"`` or ``"vit"``.
-    ``position``: one of :data:`POSITIONS` (sinusoidal/learned are added to the embeddings; rope,
-    alibi, t5 and shaw act inside every self-attention layer). ``attention_mask`` is an extra engine
-    mask for the self-attention layers, as ``{"name": "sliding_window", "window": 4}`` (a factory of
-    ``attnlab.attention.masks.ALL_MASKS`` and its arguments), or a list with one entry (or None) per
-    layer; ``backend`` is a backend name or a list with one per layer.
-    """
-
-    kind: str = "transformer-lm"
-    vocab_size: int = 32
-    tgt_vocab_size: int | None = None  # enc-dec: target vocabulary (default vocab_size)
-    d_model: int = 64
-    num_heads: int = 4
-    num_kv_heads: int | None = None
-    num_layers: int = 2
-    num_decoder_layers: int | None = None  # enc-dec: default num_layers
-    d_ff: int | None = None
-    activation: str = "gelu"
-    dropout: float = 0.0
-    norm_first: bool = True
-    max_len: int = 256
-    position: str = "sinusoidal"
-    max_relative_position: int = 16
-    t5_num_buckets: int = 32
-    t5_max_distance: int = 128
-    attention_mask: dict | list | None = None
-    backend: str | list = "auto"
-    tie_embeddings: bool = True
-    attention_only: bool = False  # transformer-lm: no feed-forward sublayers (Elhage et al., 2021)
-    pad_id: int = 0
-    bos_id: int = 2
-    eos_id: int = 3
-    # classifier / ViT
-    num_classes: int = 2
-    pooling: str = "cls"  # "cls" | "attention" | "mean"
-    image_size: int = 8
-    patch_size: int = 2
-    channels: int = 1
-
-    def __post_init__(self) -> None:
-        if self.kind not in TRANSFORMER_KINDS:
-            raise ValueError(
-                f"kind: unknown Transformer kind {self.kind!r}; expected one of {TRANSFORMER_KINDS}"
-            )
-        if self.position not in POSITIONS:
-            raise ValueError(f"position: unknown scheme {self.position!r}; expected one of {POSITIONS}")
-        if self.d_model % self.num_heads:
-            raise ValueError(f"d_model: {self.d_model} is not divisible by num_heads={self.num_heads}")
-        if self.pooling not in ("cls", "attention", "mean"):
-            raise ValueError(f"pooling: expected 'cls', 'attention' or 'mean', got {self.pooling!r}")
-        if self.attention_only and self.kind != "transformer-lm":
-            raise ValueError(f"attention_only: only 'transformer-lm' supports it, not kind {self.kind!r}")
-        if self.kind == "vit" and self.image_size % self.patch_size:
-            raise ValueError(f"patch_size: {self.patch_size} does not divide image_size={self.image_size}")
-
-
-@dataclass
-class RNNSeq2SeqConfig:
-    """RNN encoder-decoder. ``attention``: ``"none"`` (Cho et al., 2014: a fixed context vector),
-    ``"bahdanau"`` (Bahdanau et al., 2015), ``"luong"`` (global) or ``"local-p"`` (Luong et al., 2015);
-    ``score`` is the alignment function of Luong attention (``attnlab.layers.SCORES``); Bahdanau
-    attention always uses its additive score."""
-
-    kind: str = "rnn-seq2seq"
-    src_vocab_size: int = 32
-    tgt_vocab_size: int = 32
-    embed_dim: int = 32
-    hidden_size: int = 64
-    num_layers: int = 1
-    cell: str = "gru"  # "gru" | "lstm"
-    bidirectional: bool = True
-    attention: str = "bahdanau"
-    score: str = "general"
-    local_window: int = 2  # D of local-p attention (window [p_t - D, p_t + D], sigma = D / 2)
-    max_src_len: int = 128  # location score: one weight row per source position
-    dropout: float = 0.0
-    pad_id: int = 0
-    bos_id: int = 2
-    eos_id: int = 3
-
-    def __post_init__(self) -> None:
-        from ..layers.alignment import SCORES
-
-        if self.kind != "rnn-seq2seq":
-            raise ValueError(f"kind: expected 'rnn-seq2seq', got {self.kind!r}")
-        if self.cell not in ("gru", "lstm"):
-            raise ValueError(f"cell: expected 'gru' or 'lstm', got {self.cell!r}")
-        if self.attention not in ("none", "bahdanau", "luong", "local-p"):
-            raise ValueError(
-                f"attention: expected 'none', 'bahdanau', 'luong' or 'local-p', got {self.attention!r}"
-            )
-        if self.score not in SCORES:
-            raise ValueError(f"score: unknown alignment function {self.score!r}; expected one of {SCORES}")
-
-
-CONFIG_CLASSES: dict[str, type] = {k: TransformerConfig for k in TRANSFORMER_KINDS}
-CONFIG_CLASSES["rnn-seq2seq"] = RNNSeq2SeqConfig
-ModelConfig = TransformerConfig | RNNSeq2SeqConfig
-
-
-def config_to_dict(config: ModelConfig) -> dict:
-    """The config's fields as a JSON-compatible dict."""
-    return dataclasses.asdict(config)
-
-
-def config_from_dict(data: dict) -> ModelConfig:
-    """Build the config dataclass named by ``data["kind"]``; unknown fields are an error."""
-    if not isinstance(data, dict) or "kind" not in data:
-        raise ValueError("config: expected a JSON object with a 'kind' field")
-    cls = CONFIG_CLASSES.get(data["kind"])
-    if cls is None:
-        raise ValueError(f"config: unknown kind {data['kind']!r}; expected one of {sorted(CONFIG_CLASSES)}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ValueError(f"config: unknown fields {unknown} for kind {data['kind']!r}")
-    return cls(**data)
 
 
 def save_config(config: ModelConfig, path: str | os.PathLike) -> None:
@@ -186,8 +74,6 @@ def load_model(directory: str | os.PathLike, device: str = "cpu") -> nn.Module:
     """Build a model from ``config.json`` and load ``model.safetensors`` (strict: names and shapes)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_model as st_load
-
-    from .registry import build_model
 
     directory = Path(directory)
     weights = directory / WEIGHTS_FILE

@@ -29,8 +29,10 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .classifier import AttentionPooling
+from .kinds import register_config
 
 
+@register_config("han")
 @dataclass
 class HANConfig:
     """``hidden_size`` is per GRU direction (the paper: 50); attention vectors are ``2 * hidden_size``

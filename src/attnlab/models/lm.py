@@ -12,8 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from ..layers.kv_cache import LayerCache, new_caches
-from .config import TransformerConfig
 from .transformer import Embedder, TransformerStack
+from .transformer_config import TransformerConfig
 
 
 def filter_logits(logits: Tensor, top_k: int | None = None, top_p: float | None = None) -> Tensor:

@@ -16,13 +16,53 @@ All decoders return the attention weights of every step, stacked to ``(B, Lt, Ls
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..layers.alignment import AdditiveScore, align, make_score
-from .config import RNNSeq2SeqConfig
+from ..layers.alignment import SCORES, AdditiveScore, align, make_score
+from .beam import beam_search, default_reorder
+from .kinds import register_config
+
+
+@register_config("rnn-seq2seq")
+@dataclass
+class RNNSeq2SeqConfig:
+    """RNN encoder-decoder. ``attention``: ``"none"`` (Cho et al., 2014: a fixed context vector),
+    ``"bahdanau"`` (Bahdanau et al., 2015), ``"luong"`` (global) or ``"local-p"`` (Luong et al., 2015);
+    ``score`` is the alignment function of Luong attention (``attnlab.layers.SCORES``); Bahdanau
+    attention always uses its additive score."""
+
+    kind: str = "rnn-seq2seq"
+    src_vocab_size: int = 32
+    tgt_vocab_size: int = 32
+    embed_dim: int = 32
+    hidden_size: int = 64
+    num_layers: int = 1
+    cell: str = "gru"  # "gru" | "lstm"
+    bidirectional: bool = True
+    attention: str = "bahdanau"
+    score: str = "general"
+    local_window: int = 2  # D of local-p attention (window [p_t - D, p_t + D], sigma = D / 2)
+    max_src_len: int = 128  # location score: one weight row per source position
+    dropout: float = 0.0
+    pad_id: int = 0
+    bos_id: int = 2
+    eos_id: int = 3
+
+    def __post_init__(self) -> None:
+        if self.kind != "rnn-seq2seq":
+            raise ValueError(f"kind: expected 'rnn-seq2seq', got {self.kind!r}")
+        if self.cell not in ("gru", "lstm"):
+            raise ValueError(f"cell: expected 'gru' or 'lstm', got {self.cell!r}")
+        if self.attention not in ("none", "bahdanau", "luong", "local-p"):
+            raise ValueError(
+                f"attention: expected 'none', 'bahdanau', 'luong' or 'local-p', got {self.attention!r}"
+            )
+        if self.score not in SCORES:
+            raise ValueError(f"score: unknown alignment function {self.score!r}; expected one of {SCORES}")
 
 
 class RNNSeq2Seq(nn.Module):
@@ -193,8 +233,6 @@ class RNNSeq2Seq(nn.Module):
         length_penalty: float = 1.0,
     ) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Beam search (:func:`attnlab.models.beam.beam_search`); returns ``(tokens (B, T), scores (B,))``."""
-        from .beam import beam_search
-
         c = self.config
         state = self.encode(src, src_lengths)
         expand = torch.arange(src.shape[0], device=src.device).repeat_interleave(beam_size)
@@ -212,8 +250,6 @@ class RNNSeq2Seq(nn.Module):
     @staticmethod
     def _reorder(state: dict, index: Tensor) -> dict:
         """Keep batch rows ``index``; the RNN hidden state is ``(layers, B, H)``, the rest batch-first."""
-        from .beam import default_reorder
-
         hidden = state["hidden"]
         rest = default_reorder({k: v for k, v in state.items() if k != "hidden"}, index)
         pick = lambda t: t.index_select(1, index)  # noqa: E731  (hidden is (layers, B, H))

@@ -18,11 +18,11 @@ from torch import Tensor, nn
 
 from ..attention import masks, positions
 from ..attention.masks import Mask
+from ..layers.attention_config import combine_masks
 from ..layers.blocks import TransformerBlock
 from ..layers.kv_cache import LayerCache, new_caches, reorder_caches
-from .config import TransformerConfig
-
-ABSOLUTE = ("sinusoidal", "learned")
+from .beam import beam_search
+from .transformer_config import TransformerConfig
 
 
 class Embedder(nn.Module):
@@ -61,66 +61,22 @@ class Embedder(nn.Module):
         return self.drop(x)
 
 
-def _per_layer(value, num_layers: int, name: str) -> list:
-    if isinstance(value, list):
-        if len(value) != num_layers:
-            raise ValueError(f"{name}: expected one entry per layer ({num_layers}), got {len(value)}")
-        return value
-    return [value] * num_layers
-
-
-def build_mask(spec: dict | None) -> Mask | None:
-    """An engine mask from ``{"name": factory, **kwargs}`` (JSON-friendly), or None."""
-    if spec is None:
-        return None
-    if not isinstance(spec, dict) or spec.get("name") not in masks.ALL_MASKS:
-        raise ValueError(
-            f"attention_mask: expected {{'name': one of {sorted(masks.ALL_MASKS)}, ...arguments}}, "
-            f"got {spec!r}"
-        )
-    args = {k: v for k, v in spec.items() if k != "name"}
-    return masks.ALL_MASKS[spec["name"]](**args)
-
-
-def combine(*parts: Mask | Tensor | None) -> Mask | Tensor | None:
-    """``a & b & ...`` of the parts that are not None."""
-    out = None
-    for p in parts:
-        if p is not None:
-            out = p if out is None else (Mask.from_tensor(out) if isinstance(out, Tensor) else out) & p
-    return out
-
-
 class TransformerStack(nn.Module):
     """``num_layers`` :class:`TransformerBlock` s (+ a final LayerNorm for pre-norm stacks)."""
 
     def __init__(self, config: TransformerConfig, num_layers: int, causal: bool, cross: bool = False) -> None:
         super().__init__()
-        attn_pos = "none" if config.position in ABSOLUTE + ("none",) else config.position
-        backends = _per_layer(config.backend, num_layers, "backend")
-        self.layer_masks = [
-            build_mask(m) for m in _per_layer(config.attention_mask, num_layers, "attention_mask")
-        ]
         self.causal = causal
         self.layers = nn.ModuleList(
             TransformerBlock(
                 config.d_model,
                 config.num_heads,
                 config.d_ff,
-                num_kv_heads=config.num_kv_heads,
+                attention=config.layer_attention(i, num_layers, causal),
                 dropout=config.dropout,
                 activation=config.activation,
                 norm_first=config.norm_first,
                 cross_attention=cross,
-                attention={
-                    "position": attn_pos,
-                    "causal": causal,
-                    "backend": backends[i],
-                    "max_relative_position": config.max_relative_position,
-                    "t5_num_buckets": config.t5_num_buckets,
-                    "t5_max_distance": config.t5_max_distance,
-                },
-                cross_backend=backends[i],
             )
             for i in range(num_layers)
         )
@@ -138,11 +94,11 @@ class TransformerStack(nn.Module):
     ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
         """Returns ``(x, self_weights, cross_weights)``, the lists empty unless ``need_weights``."""
         self_ws, cross_ws = [], []
-        base = combine(masks.causal() if self.causal else None, mask)
+        mask = combine_masks(masks.causal() if self.causal else None, mask)
         for i, layer in enumerate(self.layers):
             x, w = layer(
                 x,
-                mask=combine(base, self.layer_masks[i]),
+                mask=mask,
                 memory=memory,
                 memory_mask=memory_mask,
                 cache=None if caches is None else caches[i],
@@ -175,7 +131,7 @@ class TransformerEncoder(nn.Module):
     ) -> tuple[Tensor, dict | None]:
         """``tokens``: ids ``(B, L)`` or vectors ``(B, L, d_model)``; ``lengths (B,)`` hides padding."""
         x = self.embed(tokens)
-        x, ws, _ = self.stack(x, mask=combine(padding_mask(lengths), mask), need_weights=need_weights)
+        x, ws, _ = self.stack(x, mask=combine_masks(padding_mask(lengths), mask), need_weights=need_weights)
         return x, ({"encoder": ws} if need_weights else None)
 
 
@@ -267,8 +223,6 @@ class TransformerSeq2Seq(nn.Module):
         length_penalty: float = 1.0,
     ) -> tuple[Tensor, Tensor]:  # fmt: skip
         """Beam search (see :func:`attnlab.models.beam.beam_search`); returns ``(tokens, scores)``."""
-        from .beam import beam_search
-
         cfg = self.config
         memory, _ = self.encoder(src, src_lengths)
         memory = memory.repeat_interleave(beam_size, dim=0)  # (B*K, Ls, d)

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .config import TransformerConfig
 from .transformer import TransformerEncoder
+from .transformer_config import TransformerConfig
 
 
 class PatchEmbedding(nn.Module):

@@ -104,7 +104,8 @@ class Trainer:
         if model_config is None and hasattr(getattr(model, "config", None), "__dataclass_fields__"):
             import dataclasses
 
-            model_config = dataclasses.asdict(model.config)
+            to_dict = getattr(model.config, "to_dict", None)  # e.g. TransformerConfig's JSON layout
+            model_config = to_dict() if to_dict is not None else dataclasses.asdict(model.config)
         self.model_config = model_config
         self.model = model.to(self.info.device)
         self.optimizer = adamw(self.model, config)
