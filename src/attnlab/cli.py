@@ -42,8 +42,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(f"\n{title}:")
         for name, obj in table.items():
             print(f"  {name:<15} {first_line(obj)}")
+    from attnlab.app.recipes import FAMILIES
     from attnlab.models import list_models
-    from attnlab.recipes import FAMILIES
 
     print(f"\nModels (attnlab.models.create_model(NAME); `attnlab train` takes {', '.join(FAMILIES)}):")
     for name, text in list_models().items():
@@ -141,7 +141,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from attnlab.interpret.show import run
+    from attnlab.app.show import run
 
     return run(args)
 
@@ -246,13 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(sub) -> None:
     """Commands contributed by other parts of the package (each module exposes ``add_parser``)."""
+    from attnlab.app import inference, train
     from attnlab.data import cli as data_cli
-    from attnlab.inference import add_parsers as add_inference_parsers
-    from attnlab.training import cli as training_cli
 
     data_cli.add_parser(sub)
-    training_cli.add_parser(sub)
-    add_inference_parsers(sub)
+    train.add_parser(sub)
+    inference.add_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:
