@@ -3,6 +3,7 @@
 - ``recipes``: :class:`Recipe` (a data task meets a model family: tokenizer, batches, loss,
   evaluation, predictions) and :class:`RecipeTask` (a recipe as the trainer's task);
 - ``train``: ``attnlab train``; ``inference``: ``attnlab eval | translate | classify | generate``;
+- ``data_commands``: ``attnlab data``; ``listing``: ``attnlab list``;
 - ``demo_models``: the built-in models of ``show`` / ``serve``, trained once on first use;
 - ``inspect``: :func:`inspect_text` runs a text through a named model and returns an
   :class:`Inspection` (tokens, attention maps, output); ``show``: ``attnlab show``.
@@ -12,6 +13,7 @@ Imports go downward only: this package uses ``training``, ``interpret``, ``data`
 """
 
 from .demo_models import DEMO_MODELS, DemoModel, demo_folder, ensure_demo
+from .errors import UsageError
 from .inspect import Inspection, ModelStore, check_text, find_checkpoints, inspect_text, list_models
 from .recipes import FAMILIES, RECIPE_FILE, Recipe, RecipeTask, as_text
 from .show import render, show
@@ -25,6 +27,7 @@ __all__ = [
     "ModelStore",
     "Recipe",
     "RecipeTask",
+    "UsageError",
     "as_text",
     "check_text",
     "demo_folder",
