@@ -6,10 +6,10 @@ import re
 import pytest
 import torch
 
+from attnlab.app.demo_models import DEMO_STEPS_ENV
+from attnlab.app.inspect import inspect_text
+from attnlab.app.show import SHADES, shade_grid
 from attnlab.cli import main
-from attnlab.interpret.demo_models import DEMO_STEPS_ENV
-from attnlab.interpret.inspect import inspect_text
-from attnlab.interpret.show import SHADES, shade_grid
 
 COFFEE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了"
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from attnlab.data import cli
+from attnlab.app import data_commands as cli
 from attnlab.data.datasets import fashion_mnist
 
 

@@ -9,13 +9,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnlab.inference import load
-from attnlab.interpret import inspect as I
-from attnlab.interpret.demo_models import DEMO_STEPS_ENV
-from attnlab.interpret.inspect import Inspection, ModelStore, check_text, inspect_text, list_models
-from attnlab.recipes import RECIPE_FILE, Recipe
+from attnlab.app import inspect as I
+from attnlab.app.demo_models import DEMO_STEPS_ENV
+from attnlab.app.inference import load
+from attnlab.app.inspect import Inspection, ModelStore, check_text, inspect_text, list_models
+from attnlab.app.recipes import RECIPE_FILE, Recipe, RecipeTask
 from attnlab.training import TrainConfig, Trainer
-from attnlab.training.cli import RecipeTask
 
 COFFEE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了"
 PLACES = {"咖啡店", "面包店", "茶馆", "书店", "家", "公司", "学校", "公园"}

@@ -4,8 +4,8 @@ saved recipe rebuilds the same tokenizer and labels."""
 import pytest
 import torch
 
+from attnlab.app.recipes import Recipe, as_text
 from attnlab.experiments._fit import fit
-from attnlab.recipes import Recipe, as_text
 
 
 @pytest.mark.parametrize(

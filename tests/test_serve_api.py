@@ -11,12 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import torch
 
-from attnlab.interpret import inspect as I
-from attnlab.interpret.demo_models import DEMO_STEPS_ENV
-from attnlab.recipes import RECIPE_FILE, Recipe
+from attnlab.app import inspect as I
+from attnlab.app.demo_models import DEMO_STEPS_ENV
+from attnlab.app.recipes import RECIPE_FILE, Recipe, RecipeTask
 from attnlab.serve import make_server
 from attnlab.training import TrainConfig, Trainer
-from attnlab.training.cli import RecipeTask
 
 COFFEE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from attnlab.interpret.demo_models import DEMO_STEPS_ENV
+from attnlab.app.demo_models import DEMO_STEPS_ENV
 from attnlab.serve import make_server
 
 try:

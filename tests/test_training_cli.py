@@ -2,7 +2,8 @@ import argparse
 
 import pytest
 
-from attnlab.training import cli, load_checkpoint
+from attnlab.app import train as cli
+from attnlab.training import load_checkpoint
 
 
 def parser() -> argparse.ArgumentParser:
@@ -30,8 +31,8 @@ def test_bad_pairs_are_named():
 
 @pytest.mark.slow
 def test_train_then_resume_writes_loadable_checkpoints(tmp_path):
+    from attnlab.app.recipes import Recipe
     from attnlab.models import load_model
-    from attnlab.recipes import Recipe
 
     out = tmp_path / "run"
     argv = ["train", "coffee-shop", "--model", "transformer-classifier", "--out", str(out)]

@@ -1,7 +1,9 @@
 """The ``attnlab`` command line.
 
-Each command is a small function; errors in user input end with one clear line and exit status 2,
-never a raw traceback (set ``ATTNLAB_DEBUG=1`` to see one).
+It parses the command line and dispatches: each command's logic lives with its layer (``attnlab.app``
+for list/train/eval/show/data, ``attnlab.report.commands`` for run/demo/report, ``attnlab.serve``,
+``attnlab.bench``). Errors in user input end with one clear line and exit status 2, never a raw
+traceback (set ``ATTNLAB_DEBUG=1`` to see one).
 """
 
 from __future__ import annotations
@@ -11,145 +13,28 @@ import os
 import sys
 import traceback
 
+from attnlab.app.errors import UsageError
 
-class UsageError(Exception):
-    """A mistake in the command line or its inputs; printed as one line."""
+__all__ = ["UsageError", "build_parser", "main"]
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    from attnlab.attention import BACKENDS, masks, mods, normalizers, positions
-    from attnlab.attention.backends.flex import available as flex_available
+def _dispatch(target: str):
+    """The command ``module:function``, imported only when that command runs."""
 
-    def first_line(obj) -> str:
-        return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+    def command(args: argparse.Namespace) -> int:
+        import importlib
 
-    print("Attention backends (attend(..., backend=NAME)):")
-    for name, spec in BACKENDS.items():
-        status = ""
-        if name == "flex":
-            reason = flex_available(__import__("torch").device("cpu"))
-            status = " [unavailable: " + reason + "]" if reason else " [CPU: inference only]"
-        exact = "exact" if spec.exact else "approximate"
-        print(f"  {name:<12} {exact:<11} {spec.description}{status}")
-    print("  auto         picks the fastest exact backend that supports the request")
-    sections = [
-        ("Masks (attnlab.attention.masks)", masks.ALL_MASKS),
-        ("Score mods (attnlab.attention.mods)", mods.ALL_MODS),
-        ("Position encodings (attnlab.attention.positions)", positions.ALL_POSITIONS),
-        ("Normalizers (attnlab.attention.normalizers)", normalizers.ALL_NORMALIZERS),
-    ]
-    for title, table in sections:
-        print(f"\n{title}:")
-        for name, obj in table.items():
-            print(f"  {name:<15} {first_line(obj)}")
-    from attnlab.models import list_models
-    from attnlab.recipes import FAMILIES
+        module, name = target.split(":")
+        return getattr(importlib.import_module(module), name)(args)
 
-    print(f"\nModels (attnlab.models.create_model(NAME); `attnlab train` takes {', '.join(FAMILIES)}):")
-    for name, text in list_models().items():
-        print(f"  {name:<23} {text}")
-    print("\nTasks and datasets: attnlab data list")
-    return 0
+    command.__qualname__ = command.__name__ = target.rsplit(":", 1)[1]
+    return command
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
     return importlib.import_module(f"attnlab.bench.{args.suite}").run(args)
-
-
-def _threads(args: argparse.Namespace, exp) -> int | None:
-    """--threads, defaulting to 1 for full profiles (one run per core, as the reference results were made)
-    except for timing experiments, which measure what the machine's cores can do (torch's default)."""
-    if args.threads is not None and args.threads < 1:
-        raise UsageError(f"--threads: expected >= 1, got {args.threads}")
-    if args.threads is not None:
-        return args.threads
-    return 1 if args.profile == "full" and not exp.timing else None
-
-
-def _print_result(result, label: str) -> None:
-    seeds = ", ".join(map(str, result.seeds))
-    print(f"{label} ({result.profile}, seeds {seeds}, {result.wall_time_s:.1f} s): {result.verdict}")
-    print(result.summary.en)
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from attnlab.experiments import get_experiment, run_experiment
-
-    exp = get_experiment(args.name)
-    result = run_experiment(
-        exp,
-        args.profile,
-        args.out,
-        seeds=args.seed,
-        threads=_threads(args, exp),
-        force=args.force,
-    )
-    _print_result(result, args.name)
-    print(f"results in {args.out}/{args.name}/")
-    return 0
-
-
-def cmd_report(args: argparse.Namespace) -> int:
-    if args.markdown:
-        from attnlab.report import write_markdown
-
-        print(f"wrote {write_markdown(args.markdown)}")
-        return 0
-    from attnlab.report import build_report
-
-    for path in build_report(args.out, args.runs):
-        print(f"wrote {path}")
-    return 0
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Every experiment's quick profile, run live, then the report with the reference results."""
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from attnlab.experiments import EXPERIMENTS, run_experiment
-    from attnlab.report import agrees, build_report, reference_result
-
-    runs = Path(args.out) / "runs"
-    stages = tqdm(EXPERIMENTS.values(), desc="demo", unit="experiment")
-    compared = agreeing = 0
-    for exp in stages:
-        stages.set_postfix_str(exp.name)
-        result = run_experiment(
-            exp, args.profile, runs, seeds=args.seed, threads=_threads(args, exp), force=True
-        )
-        reference = reference_result(exp.name)
-        if reference is None:
-            note = "no reference yet"
-        else:
-            compared += 1
-            same = agrees(reference, result)
-            agreeing += same
-            note = f"reference: {reference.verdict}, {'agrees' if same else 'differs'}"
-        tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict} ({note})")
-    pages = build_report(args.out, runs)
-    print(f"\n{args.profile} verdicts agreeing with the reference: {agreeing} of {compared} with a reference")
-    if agreeing < compared and args.profile != "full":
-        print(
-            f"({args.profile} profiles train smaller models for less time: a different verdict is expected)"
-        )
-    print(f"report: {pages[0]} (中文: {pages[1]})")
-    return 0
-
-
-def cmd_show(args: argparse.Namespace) -> int:
-    from attnlab.interpret.show import run
-
-    return run(args)
-
-
-def cmd_serve(args: argparse.Namespace) -> int:
-    from attnlab.serve import run
-
-    return run(args)
 
 
 def _add_seed_arguments(p: argparse.ArgumentParser) -> None:
@@ -175,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     p = sub.add_parser("list", help="list attention backends, masks, score mods and position encodings")
-    p.set_defaults(func=cmd_list)
+    p.set_defaults(func=_dispatch("attnlab.app.listing:run"))
 
     p = sub.add_parser(
         "demo", help="run every experiment's quick profile and write the report beside the reference results"
@@ -183,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
     p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
     _add_seed_arguments(p)
-    p.set_defaults(func=cmd_demo)
+    p.set_defaults(func=_dispatch("attnlab.report.commands:demo"))
 
     from attnlab.experiments import EXPERIMENTS
 
@@ -197,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--force", action="store_true", help="rerun seeds already in the runs folder (default: skip them)"
     )
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=_dispatch("attnlab.report.commands:run"))
 
     p = sub.add_parser(
         "report", help="build the HTML report: the reference results, and your runs next to them"
@@ -208,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", default=None, metavar="PATH",
         help="instead, write the Markdown page of the reference results to PATH (docs/results.md)",
     )  # fmt: skip
-    p.set_defaults(func=cmd_report)
+    p.set_defaults(func=_dispatch("attnlab.report.commands:report"))
 
     p = sub.add_parser("bench", help="run a benchmark and print its table")
     bench_sub = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
@@ -231,28 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="attnlab-out/show.png", help="PNG file (default: attnlab-out/show.png)")
     p.add_argument("--max-tokens", type=int, default=128, help="refuse longer texts (default 128)")
     p.add_argument("--models", default=None, help="a folder of training runs whose names MODEL may use")
-    p.set_defaults(func=cmd_show)
+    p.set_defaults(func=_dispatch("attnlab.app.show:run"))
 
     p = sub.add_parser("serve", help="local web explorer of attention maps (http://127.0.0.1:8765)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port)")
     p.add_argument("--models", default=None, help="a folder of training runs to offer besides the demos")
     p.add_argument("--max-tokens", type=int, default=128, help="longest text accepted (default 128)")
-    p.set_defaults(func=cmd_serve)
+    p.set_defaults(func=_dispatch("attnlab.serve:run"))
 
     _add_optional_commands(sub)
     return parser
 
 
 def _add_optional_commands(sub) -> None:
-    """Commands contributed by other parts of the package (each module exposes ``add_parser``)."""
-    from attnlab.data import cli as data_cli
-    from attnlab.inference import add_parsers as add_inference_parsers
-    from attnlab.training import cli as training_cli
+    """Commands whose parsers live with them in :mod:`attnlab.app` (each module exposes ``add_parser``)."""
+    from attnlab.app import data_commands, inference, train
 
-    data_cli.add_parser(sub)
-    training_cli.add_parser(sub)
-    add_inference_parsers(sub)
+    data_commands.add_parser(sub)
+    train.add_parser(sub)
+    inference.add_parsers(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

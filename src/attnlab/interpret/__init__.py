@@ -1,4 +1,8 @@
-"""Seeing attention: heatmaps with Chinese and English tokens, rollout and flow."""
+"""Seeing attention: heatmaps with Chinese and English tokens, rollout and flow, faithfulness.
+
+Pure analysis: every function takes a model and tensors. Running a named model on a text for a viewer
+(``inspect_text``, ``Inspection``, ``list_models``) is application code, in :mod:`attnlab.app`.
+"""
 
 from .faithfulness import (
     Explainee,
@@ -17,7 +21,6 @@ from .faithfulness import (
 from .fonts import cjk_font_path, has_glyphs
 from .heatmap import plot_attention
 from .importance import attention_importance, gradient_importance, leave_one_out, rollout_importance
-from .inspect import Inspection, inspect_text, list_models
 from .rollout import attention_flow, attention_rollout
 
 __all__ = [
@@ -37,12 +40,9 @@ __all__ = [
     "tvd",
     "uniform_test",
     "uniform_weights",
-    "Inspection",
     "attention_flow",
     "attention_rollout",
     "cjk_font_path",
     "has_glyphs",
-    "inspect_text",
-    "list_models",
     "plot_attention",
 ]

@@ -12,7 +12,7 @@ Routes:
 Every error is JSON ``{"error": message}`` with a 4xx status: 400 malformed JSON, invalid UTF-8,
 empty or too long text; 404 unknown model or path; 405 wrong method; 411/413 missing or oversized
 body. Only names from :func:`list_models` are accepted (never a file path). Requests run in threads;
-models load once behind a lock into a small LRU (:class:`attnlab.interpret.inspect.ModelStore`) and
+models load once behind a lock into a small LRU (:class:`attnlab.app.ModelStore`) and
 run under ``torch.inference_mode``.
 """
 
@@ -26,8 +26,8 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from attnlab.app.inspect import DEMO_MODELS, ModelStore, inspect_text, list_models
 from attnlab.interpret.fonts import INSTALL_HINT, cjk_font_path
-from attnlab.interpret.inspect import DEMO_MODELS, ModelStore, inspect_text, list_models
 
 MAX_BODY = 64 * 1024  # bytes: a text of max_tokens tokens is far smaller
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}

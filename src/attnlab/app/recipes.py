@@ -245,3 +245,23 @@ class Recipe:
         with torch.no_grad():
             loss, metrics = self.loss(model, self.collate(examples))
         return {"loss": loss.item(), "accuracy": exact, **metrics}
+
+
+class RecipeTask:
+    """A :class:`Recipe` as the trainer's Task: batches, loss, evaluation."""
+
+    def __init__(self, recipe, eval_size: int = 200):
+        self.recipe, self.eval_size = recipe, eval_size
+
+    def batch(self, step: int, batch_size: int):
+        return self.recipe.batch(step, batch_size)
+
+    def loss(self, model, batch, label_smoothing: float = 0.0):
+        return self.recipe.loss(model, batch, label_smoothing)
+
+    def evaluate(self, model) -> dict:
+        return self.recipe.evaluate(model, n=self.eval_size)
+
+    def tokens(self, batch) -> int:
+        """Real target tokens (padding and prompts excluded), or examples for classifiers."""
+        return int((batch["target"] != -100).sum()) if "target" in batch else len(batch["labels"])

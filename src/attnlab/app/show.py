@@ -94,7 +94,7 @@ def show(
 ) -> tuple[Inspection, str, str]:
     """Inspect ``text`` with ``model``, write the heatmap to ``out``; returns
     ``(inspection, terminal text, png path)``."""
-    from .heatmap import plot_attention
+    from attnlab.interpret import plot_attention
 
     if str(out).lower().rsplit(".", 1)[-1] != "png":
         raise ValueError(f"out: expected a .png file name, got {str(out)!r}")

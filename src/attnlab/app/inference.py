@@ -17,8 +17,9 @@ FAMILY_COMMAND = {"seq2seq": "translate", "lm": "generate", "classify": "classif
 def load(path: str):
     """``(recipe, model, folder)`` for a checkpoint, run or ``best/`` folder."""
     from attnlab.models import load_model
-    from attnlab.recipes import Recipe
     from attnlab.training import resolve_checkpoint
+
+    from .recipes import Recipe
 
     folder = resolve_checkpoint(path)
     recipe = Recipe.load(folder)

@@ -1,7 +1,7 @@
 """``attnlab data``: list the tasks and datasets, show examples, prepare dataset caches.
 
-The top-level CLI registers this with ``attnlab.data.cli.add_parser(subparsers)``; each subcommand sets
-``func=run``.
+The top-level CLI registers this with ``attnlab.app.data_commands.add_parser(subparsers)``; each
+subcommand sets ``func=run``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import argparse
 import json
 import sys
 
-from .base import SPLITS, DatasetUnavailable, Example
-from .registry import TASKS, get_task
+from attnlab.data.base import SPLITS, DatasetUnavailable, Example
+from attnlab.data.registry import TASKS, get_task
 
 _SHADES = " .:-=+*#%@"
 

@@ -1,6 +1,6 @@
 """``attnlab train TASK --model MODEL``: train a model family on a task with the full trainer.
 
-The top-level CLI registers this with ``attnlab.training.cli.add_parser(subparsers)``; the command
+The top-level CLI registers this with ``attnlab.app.train.add_parser(subparsers)``; the command
 sets ``func=run``. ``--nproc N`` relaunches the same command under torchrun in N processes (data
 parallel, gloo on CPU / nccl on GPU); ``--resume`` continues from the newest checkpoint in ``--out``.
 Each checkpoint holds ``recipe.json`` (task, tokenizer, labels) beside the weights, so the model can
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from .config import SCHEDULES, TrainConfig
+from attnlab.training.config import SCHEDULES, TrainConfig
 
 # (flag, TrainConfig field or None, type, help): one table drives the parser, the config and the
 # command line handed to torchrun's workers, so the three cannot drift apart.
@@ -97,37 +97,16 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
     return TrainConfig.from_dict(base)
 
 
-class RecipeTask:
-    """A recipe (``attnlab.recipes.Recipe``) as the trainer's Task: batches, loss, evaluation."""
-
-    def __init__(self, recipe, eval_size: int = 200):
-        self.recipe, self.eval_size = recipe, eval_size
-
-    def batch(self, step: int, batch_size: int):
-        return self.recipe.batch(step, batch_size)
-
-    def loss(self, model, batch, label_smoothing: float = 0.0):
-        return self.recipe.loss(model, batch, label_smoothing)
-
-    def evaluate(self, model) -> dict:
-        return self.recipe.evaluate(model, n=self.eval_size)
-
-    def tokens(self, batch) -> int:
-        """Real target tokens (padding and prompts excluded), or examples for classifiers."""
-        return int((batch["target"] != -100).sum()) if "target" in batch else len(batch["labels"])
-
-
 def run(args: argparse.Namespace) -> int:
     """Train (or relaunch under torchrun); prints where the results are."""
-    from . import distributed as D
+    from attnlab.training import distributed as D
 
     nproc = args.nproc or 1
     if nproc > 1 and not D.in_torchrun():
         return D.launch(nproc, _worker_argv(args), module="attnlab.cli")
-    from attnlab.recipes import Recipe
+    from attnlab.training import Trainer, seed_everything
 
-    from .seed import seed_everything
-    from .trainer import Trainer
+    from .recipes import Recipe, RecipeTask
 
     config = build_config(args)
     seed_everything(config.seed)  # the recipe's data and the model's initial weights

@@ -66,9 +66,9 @@ def ensure_demo(name: str) -> Path:
 
     Training writes into a temporary folder that is renamed into place when complete, so a crash or
     a second process never leaves (or trusts) a half-trained model."""
-    from attnlab.recipes import RECIPE_FILE, Recipe
     from attnlab.training import TrainConfig, Trainer, latest_checkpoint, seed_everything
-    from attnlab.training.cli import RecipeTask
+
+    from .recipes import RECIPE_FILE, Recipe, RecipeTask
 
     final = demo_folder(name)
     with _TRAIN_LOCK:

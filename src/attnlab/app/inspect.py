@@ -8,7 +8,7 @@ query ``i`` over the keys (additive ``e_ij = vᵀ tanh(W s_{i-1} + U h_j)`` for 
 one head), so every row sums to 1.
 
 Models (:func:`list_models`): attnlab training checkpoints found in a folder (``recipe.json`` beside the
-weights, see :mod:`attnlab.inference`), built-in demo models trained once on first use and cached under
+weights, see :mod:`attnlab.app.inference`), built-in demo models trained once on first use and cached under
 ``$ATTNLAB_CACHE/demo-models`` (``~/.cache/attnlab``), and ``minilm`` when the MiniLM package is
 installed. Decoder rows are labelled by the token each step produced; decoder keys by the token each
 step read (``<bos>`` first).
@@ -87,8 +87,9 @@ def _find_minilm() -> Path | None:
 def find_checkpoints(folder: str | Path) -> dict[str, tuple[Path, str]]:
     """Training runs / checkpoints with a ``recipe.json`` in ``folder`` (two levels deep):
     ``name (relative path) -> (checkpoint folder, description)``."""
-    from attnlab.recipes import RECIPE_FILE, Recipe
     from attnlab.training import resolve_checkpoint
+
+    from .recipes import RECIPE_FILE, Recipe
 
     root = Path(folder)
     if not root.is_dir():
@@ -146,7 +147,7 @@ DEFAULT_STORE = ModelStore(2)
 
 def _load(model: str | Path, models_dir, allow_paths: bool) -> tuple[str, Callable[[], tuple], str]:
     """``(cache key, loader, description)`` for a model name or (with ``allow_paths``) a checkpoint path."""
-    from attnlab.inference import load
+    from .inference import load
 
     name = str(model)
     if name in DEMO_MODELS:

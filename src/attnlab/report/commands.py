@@ -1,0 +1,96 @@
+"""``attnlab run | demo | report``: run experiments (course claims) and build the report of their results.
+
+These commands sit here, above :mod:`attnlab.experiments`, because they drive experiments and the
+report together; the command line (:mod:`attnlab.cli`) only parses their arguments and dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from attnlab.app.errors import UsageError
+
+
+def threads(args: argparse.Namespace, exp) -> int | None:
+    """--threads, defaulting to 1 for full profiles (one run per core, as the reference results were made)
+    except for timing experiments, which measure what the machine's cores can do (torch's default)."""
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads: expected >= 1, got {args.threads}")
+    if args.threads is not None:
+        return args.threads
+    return 1 if args.profile == "full" and not exp.timing else None
+
+
+def _print_result(result, label: str) -> None:
+    seeds = ", ".join(map(str, result.seeds))
+    print(f"{label} ({result.profile}, seeds {seeds}, {result.wall_time_s:.1f} s): {result.verdict}")
+    print(result.summary.en)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``attnlab run NAME``: one experiment's seeds into ``--out``."""
+    from attnlab.experiments import get_experiment, run_experiment
+
+    exp = get_experiment(args.name)
+    result = run_experiment(
+        exp,
+        args.profile,
+        args.out,
+        seeds=args.seed,
+        threads=threads(args, exp),
+        force=args.force,
+    )
+    _print_result(result, args.name)
+    print(f"results in {args.out}/{args.name}/")
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    """``attnlab report``: the HTML report, or (``--markdown``) the reference results' Markdown page."""
+    if args.markdown:
+        from . import write_markdown
+
+        print(f"wrote {write_markdown(args.markdown)}")
+        return 0
+    from . import build_report
+
+    for path in build_report(args.out, args.runs):
+        print(f"wrote {path}")
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    """Every experiment's quick profile, run live, then the report with the reference results."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from attnlab.experiments import EXPERIMENTS, run_experiment
+
+    from . import agrees, build_report, reference_result
+
+    runs = Path(args.out) / "runs"
+    stages = tqdm(EXPERIMENTS.values(), desc="demo", unit="experiment")
+    compared = agreeing = 0
+    for exp in stages:
+        stages.set_postfix_str(exp.name)
+        result = run_experiment(
+            exp, args.profile, runs, seeds=args.seed, threads=threads(args, exp), force=True
+        )
+        reference = reference_result(exp.name)
+        if reference is None:
+            note = "no reference yet"
+        else:
+            compared += 1
+            same = agrees(reference, result)
+            agreeing += same
+            note = f"reference: {reference.verdict}, {'agrees' if same else 'differs'}"
+        tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict} ({note})")
+    pages = build_report(args.out, runs)
+    print(f"\n{args.profile} verdicts agreeing with the reference: {agreeing} of {compared} with a reference")
+    if agreeing < compared and args.profile != "full":
+        print(
+            f"({args.profile} profiles train smaller models for less time: a different verdict is expected)"
+        )
+    print(f"report: {pages[0]} (中文: {pages[1]})")
+    return 0
