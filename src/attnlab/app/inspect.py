@@ -154,7 +154,7 @@ def _load(model: str | Path, models_dir, allow_paths: bool) -> tuple[str, Callab
         loader = lambda: ("recipe", *load(str(ensure_demo(name)))[:2])  # noqa: E731
         return f"demo:{demo_folder(name)}", loader, DEMO_MODELS[name].description
     if name == "minilm" and (folder := _find_minilm()) is not None:
-        from attnlab.models.bert import load_bert
+        from attnlab.data.pretrained import load_bert
 
         return f"minilm:{folder}", lambda: ("bert", *load_bert(folder)), MINILM
     found = find_checkpoints(models_dir) if models_dir is not None else {}

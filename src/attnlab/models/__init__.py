@@ -9,7 +9,7 @@ the others beside their models) and ``beam`` < the models < ``registry`` (builde
 
 from ..layers.attention_config import AttentionConfig
 from .beam import beam_search
-from .bert import BertConfig, BertEncoder, BertOutput, find_minilm, load_bert, load_minilm
+from .bert import BertConfig, BertEncoder, BertOutput, find_minilm, load_bert_encoder
 from .classifier import AttentionPooling, TransformerClassifier
 from .config import load_config, load_model, save_config, save_model
 from .han import HANConfig, HierarchicalAttentionNetwork, pad_documents
@@ -56,9 +56,8 @@ __all__ = [
     "filter_logits",
     "find_minilm",
     "list_models",
-    "load_bert",
+    "load_bert_encoder",
     "load_config",
-    "load_minilm",
     "load_model",
     "pad_documents",
     "register_config",

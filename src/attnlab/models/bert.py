@@ -16,7 +16,8 @@ states over real tokens, L2-normalised.
 
 Weights come from ``model.safetensors`` (preferred) or ``pytorch_model.bin`` read with
 ``torch.load(weights_only=True)``, which refuses arbitrary pickled objects. ``transformers`` is not
-imported.
+imported. The checkpoint's WordPiece tokenizer belongs to ``attnlab.data`` (models may not import
+data): :func:`attnlab.data.pretrained.load_bert` returns the encoder with its tokenizer.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import torch
 from torch import Tensor, nn
 
 from ..attention.positions import LearnedPositions
-from ..data.wordpiece import WordPieceTokenizer
 from ..layers.attention_config import AttentionConfig
 from ..layers.blocks import TransformerBlock
 
@@ -116,7 +116,8 @@ class BertEmbeddings(nn.Module):
 
 class BertEncoder(nn.Module):
     """A BERT encoder: embeddings, ``num_hidden_layers`` post-norm :class:`TransformerBlock` s and an
-    optional pooler. Build it with :func:`load_bert`, or from a :class:`BertConfig` (random weights)."""
+    optional pooler. Build it with :func:`load_bert_encoder`, or from a :class:`BertConfig`
+    (random weights)."""
 
     def __init__(self, config: BertConfig, pooler: bool = True, backend: str = "auto") -> None:
         super().__init__()
@@ -266,13 +267,12 @@ def _normalise_name(name: str) -> str:
     return name.replace("LayerNorm.gamma", "LayerNorm.weight").replace("LayerNorm.beta", "LayerNorm.bias")
 
 
-def load_bert(folder: str | Path, backend: str = "auto") -> tuple[BertEncoder, WordPieceTokenizer]:
-    """Load a BERT checkpoint folder (``config.json``, ``vocab.txt``, ``model.safetensors`` or
-    ``pytorch_model.bin``) as ``(BertEncoder in eval mode, WordPieceTokenizer)``.
+def read_bert_config(folder: str | Path) -> BertConfig:
+    """The :class:`BertConfig` of a checkpoint folder's ``config.json``.
 
     Raises:
-        ValueError: a missing folder or file, an unsupported ``model_type``/activation/position type,
-            a missing or unexpected tensor, or a tensor whose shape differs from the config (named).
+        ValueError: ``folder`` is not a directory, has no ``config.json``, or names an unsupported
+            ``model_type``/activation/position type.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -280,12 +280,25 @@ def load_bert(folder: str | Path, backend: str = "auto") -> tuple[BertEncoder, W
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise ValueError(f"folder: {folder} has no config.json")
-    cfg = BertConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
-    tokenizer = WordPieceTokenizer.from_folder(folder)
+    return BertConfig.from_dict(json.loads(config_file.read_text(encoding="utf-8")))
+
+
+def load_bert_encoder(
+    folder: str | Path, backend: str = "auto", config: BertConfig | None = None
+) -> BertEncoder:
+    """The :class:`BertEncoder` (eval mode) of a checkpoint folder (``config.json``, then
+    ``model.safetensors`` or ``pytorch_model.bin``); ``config`` skips re-reading ``config.json``.
+    Its tokenizer: :func:`attnlab.data.pretrained.load_bert` returns both.
+
+    Raises:
+        ValueError: see :func:`read_bert_config`; a missing weights file, a missing or unexpected
+            tensor, or a tensor whose shape differs from the config (named).
+    """
+    folder = Path(folder)
+    cfg = config if config is not None else read_bert_config(folder)
     raw = {_normalise_name(k): v for k, v in _read_weights(folder).items()}
     names = _hf_names(cfg)
-    has_pooler = "pooler.dense.weight" in raw
-    model = BertEncoder(cfg, pooler=has_pooler, backend=backend)
+    model = BertEncoder(cfg, pooler="pooler.dense.weight" in raw, backend=backend)
     expected = model.state_dict()
     ignored = ("cls.", "embeddings.position_ids", "lm_head.", "qa_outputs.", "classifier.")
     unexpected = [k for k in raw if k not in names and not k.startswith(ignored)]
@@ -307,11 +320,4 @@ def load_bert(folder: str | Path, backend: str = "auto") -> tuple[BertEncoder, W
             )
         state[ours] = t.to(torch.float32)
     model.load_state_dict(state, strict=True)
-    if tokenizer.vocab_size != cfg.vocab_size:
-        raise ValueError(f"vocab.txt: {tokenizer.vocab_size} tokens but config.json says {cfg.vocab_size}")
-    return model.eval(), tokenizer
-
-
-def load_minilm(backend: str = "auto") -> tuple[BertEncoder, WordPieceTokenizer]:
-    """:func:`load_bert` on the installed all-MiniLM-L6-v2 (ValueError with the install command if absent)."""
-    return load_bert(minilm_folder(), backend=backend)
+    return model.eval()
