@@ -52,12 +52,7 @@ MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 80
 
 # Known exceptions: (importer, imported module) -> reason; keep these as short as possible.
 KNOWN_UPWARD: dict[tuple[str, str], str] = {}
-KNOWN_CYCLES: dict[frozenset[str], str] = {
-    frozenset({"attnlab.experiments", "attnlab.experiments.registry"}): (
-        "registry._load() imports its own package only for pkgutil.iter_modules(package.__path__), "
-        "while the package initialises; pkgutil.iter_modules([Path(__file__).parent]) would remove it"
-    ),
-}
+KNOWN_CYCLES: dict[frozenset[str], str] = {}
 KNOWN_LONG: dict[str, str] = {}  # "module" or "module:function" -> reason
 
 DISPATCH = re.compile(r"^(attnlab(?:\.\w+)+):\w+$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+from pathlib import Path
 
 from .base import Experiment
 
@@ -11,13 +12,11 @@ _FRAMEWORK = {"base", "registry", "verdict"}
 
 
 def _load() -> dict[str, Experiment]:
-    import attnlab.experiments as package
-
     found = {}
-    for info in pkgutil.iter_modules(package.__path__):
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):
         if info.name in _FRAMEWORK or info.name.startswith("_"):
             continue
-        exp = getattr(importlib.import_module(f"attnlab.experiments.{info.name}"), "EXPERIMENT", None)
+        exp = getattr(importlib.import_module(f".{info.name}", __package__), "EXPERIMENT", None)
         if isinstance(exp, Experiment):
             found[exp.name] = exp
     return dict(sorted(found.items(), key=lambda kv: (kv[1].lesson, kv[0])))
