@@ -268,7 +268,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="history",
-    lesson=0,
     title=Text(
         en="From perceptron to attention: six models on the same images",
         zh="从感知机到注意力：同一批图像上的六个模型",
