@@ -282,7 +282,8 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
     lo, hi = per_seed[0]["sizes"][0], per_seed[0]["sizes"][-1]
     needed = [needed_examples(m) for m in per_seed]
-    need_txt = ", ".join("never" if n is None else f"{n:,}" for n in needed)
+    need_txt = ", ".join("none of the sizes" if n is None else f"{n:,}" for n in needed)
+    need_zh = "、".join("所有规模都没有" if n is None else f"{n:,}" for n in needed)
     return [
         threshold(
             "rules-exact-on-training-formats", rules("train-formats"), ">=", 0.99,
@@ -298,8 +299,8 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
             "learner-matches-rules-with-data",
             [a - b for a, b in zip(learner("train-formats"), rules("train-formats"))], ">=", -0.02,
             en=f"With {hi:,} examples the learner's accuracy minus the rules' on the training formats is {{value}} "
-            f"(it first comes within 0.02 of the rules at {need_txt} examples; criterion: {{rule}})",
-            zh=f"有 {hi:,} 个样例时，学习模型与规则在训练格式上的准确率之差为 {{value}}（首次与规则相差不超过 0.02 时的样例数：{need_txt}；判据：{{rule}}）",
+            f"(fewest examples with which it comes within 0.02 of the rules: {need_txt}; criterion: {{rule}})",
+            zh=f"有 {hi:,} 个样例时，学习模型与规则在训练格式上的准确率之差为 {{value}}（与规则相差不超过 0.02 所需的最少样例数：{need_zh}；判据：{{rule}}）",
         ),
         compare(
             "learner-wins-on-typos", learner("typos"), rules("typos"), margin=0.1,
