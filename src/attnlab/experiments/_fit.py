@@ -49,11 +49,14 @@ def fit(
     clip: float = 1.0,
     desc: str = "train",
     quiet: bool = False,
+    after_step: Callable[[int], None] | None = None,
 ) -> FitLog:
     """Train ``model`` on ``batch_fn(step)`` for exactly ``steps`` steps.
 
     ``batch_fn`` must be deterministic in ``step`` (e.g. a task generator seeded with the step) so that
-    two models compared in one experiment see the same data.
+    two models compared in one experiment see the same data. ``after_step(steps_done)``, if given, runs
+    after every optimiser step (e.g. to measure a held-out loss every few steps); it must leave the
+    model in training mode.
     """
     if steps < 1:
         raise ValueError(f"steps: expected >= 1, got {steps}")
@@ -74,6 +77,8 @@ def fit(
         log.losses.append(loss.item())
         examples += batch_size(batch)
         log.steps = step + 1
+        if after_step is not None:
+            after_step(step + 1)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{log.losses[-1]:.3f}")
     log.seconds = time.perf_counter() - start
