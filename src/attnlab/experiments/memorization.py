@@ -261,7 +261,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="memorization",
-    lesson=41,
     title=Text(
         en="Safety: a language model memorises a secret seen in training (the canary test)",
         zh="安全：语言模型会记住训练中见过的秘密（金丝雀测试）",

@@ -239,7 +239,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="scaling",
-    lesson=40,
     title=Text(
         en="Data and compute, the fuel of large models: scaling laws at laptop scale",
         zh="数据与算力——大模型的燃料：笔记本规模的缩放定律",

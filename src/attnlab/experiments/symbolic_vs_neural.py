@@ -323,7 +323,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="symbolic-vs-neural",
-    lesson=42,
     title=Text(
         en="Connectionism vs symbolism: hand-written rules against a learned date translator",
         zh="连接主义与符号主义：手写规则与学习得到的日期翻译模型",
