@@ -95,11 +95,6 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.set_defaults(func=_dispatch("attnlab.report.commands:report"))
 
-    p = sub.add_parser("course", help="the course map: every topic, the lesson, API and command that show it")
-    p.add_argument("--lang", choices=("both", "zh", "en"), default="both", help="language(s) of the map")
-    p.add_argument("--markdown", metavar="PATH", help="write the map as Markdown (docs/course.md) instead")
-    p.set_defaults(func=_dispatch("attnlab.report.course:run"))
-
     p = sub.add_parser("bench", help="run a benchmark and print its table")
     bench_sub = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
     from attnlab.bench import attention, efficient
@@ -139,6 +134,10 @@ def _add_optional_commands(sub) -> None:
     from attnlab.app import data_commands, inference, train
 
     data_commands.add_parser(sub)
+    p = sub.add_parser("course", help="the course map: every topic, the lesson, API and command that show it")
+    p.add_argument("--lang", choices=("both", "zh", "en"), default="both", help="language(s) of the map")
+    p.add_argument("--markdown", metavar="PATH", help="write the map as Markdown (docs/course.md) instead")
+    p.set_defaults(func=_dispatch("attnlab.report.course:run"))
     train.add_parser(sub)
     inference.add_parsers(sub)
 
