@@ -110,9 +110,10 @@ def test_forward_matches_eager_with_padding(kind, side):
 
 
 @pytest.mark.parametrize("backend", ["attnlab-reference", "attnlab-chunked", "attnlab-sdpa"])
-def test_every_backend_variant(backend):
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_every_backend_variant(backend, side):
     eager, ours = _pair("llama", backend)
-    ids, keep = _batch("left")
+    ids, keep = _batch(side)
     with torch.no_grad():
         _compare(eager(input_ids=ids, attention_mask=keep, output_attentions=True),
                  ours(input_ids=ids, attention_mask=keep, output_attentions=True), keep)  # fmt: skip
