@@ -137,6 +137,8 @@ def test_unusable_folders_give_one_clear_error(models, tmp_path, monkeypatch, ca
         inspect_text(str(no_tok), TEXT, store=ModelStore(1))
     assert main(["show", str(no_tok), TEXT, "--out", str(tmp_path / "x.png")]) == 2
     assert "no tokenizer files" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="not a folder"):
+        list_models(tmp_path / "missing")
     monkeypatch.setitem(sys.modules, "transformers", None)  # as if the extra were not installed
     with pytest.raises(ValueError, match=r"Hugging Face folder.*attnlab\[hf\]"):
         inspect_text(str(models / "tiny-bert"), TEXT, store=ModelStore(1))

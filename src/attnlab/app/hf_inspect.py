@@ -37,6 +37,8 @@ def available() -> bool:
 def find_folders(root: str | Path) -> dict[str, tuple[Path, str]]:
     """Hugging Face folders in ``root`` (itself or one level down): ``name -> (folder, description)``."""
     root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"models: {root} is not a folder")
     candidates = [root] + [p for p in sorted(root.iterdir()) if p.is_dir() and not p.name.startswith(".")]
     return {(root.name if p == root else p.name): (p, describe(p)) for p in candidates if is_hf_folder(p)}
 
