@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("report", "serve"),
     ("experiments",),
     ("app",),
-    ("integrations",),  # planned
+    ("integrations",),  # other ecosystems (Hugging Face), optional extras
     ("interpret",),
     ("training",),
     ("data",),

@@ -108,20 +108,20 @@ def build_parser() -> argparse.ArgumentParser:
         b.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("show", help="one attention map of a model on a text: PNG heatmap + terminal view")
-    p.add_argument("model", help="a demo model (coffee-qa, dates-bahdanau), minilm, or a checkpoint folder")
+    p.add_argument("model", help="a demo model (coffee-qa...), minilm, a checkpoint or Hugging Face folder")
     p.add_argument("text", help="the input text")
     p.add_argument("--layer", type=int, default=None, help="layer index (default: the last)")
     p.add_argument("--head", type=int, default=None, help="head index (default: the mean of all heads)")
     p.add_argument("--kind", choices=["encoder", "decoder", "cross", "pooling"], default=None)
     p.add_argument("--out", default="attnlab-out/show.png", help="PNG file (default: attnlab-out/show.png)")
     p.add_argument("--max-tokens", type=int, default=128, help="refuse longer texts (default 128)")
-    p.add_argument("--models", default=None, help="a folder of training runs whose names MODEL may use")
+    p.add_argument("--models", default=None, help="a folder of runs / Hugging Face folders MODEL may name")
     p.set_defaults(func=_dispatch("attnlab.app.show:run"))
 
     p = sub.add_parser("serve", help="local web explorer of attention maps (http://127.0.0.1:8765)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port)")
-    p.add_argument("--models", default=None, help="a folder of training runs to offer besides the demos")
+    p.add_argument("--models", default=None, help="a folder of runs / Hugging Face folders to offer too")
     p.add_argument("--max-tokens", type=int, default=128, help="longest text accepted (default 128)")
     p.set_defaults(func=_dispatch("attnlab.serve:run"))
 
