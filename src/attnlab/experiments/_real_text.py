@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from attnlab.data import DatasetUnavailable, Example, bucket_batches
-from attnlab.figures import plt
+from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.interpret.fonts import cjk_font_family
 from attnlab.models import TransformerSeq2Seq, create_model
 
@@ -24,6 +24,19 @@ from ._fit import FitLog, fit
 from ._seq_tasks import EOS, greedy, seq2seq_batch, seq2seq_loss, step_indices
 
 SplitReader = Callable[[str], list[Example]]
+
+
+HELD_OUT = {"train": ("train",), "test": ("valid", "test")}  # the loader's valid + test splits are held out
+
+
+def corpus(experiment: str, cfg: dict, seed: int, load: Callable, standin: Callable, **options) -> dict:
+    """``{"train": examples, "test": examples}``: the real dataset (``load(split, seed=seed, **options)``,
+    split by the run's seed, valid + test held out) when ``cfg["data"] == "real"``, else the generated
+    ``standin(n, seed=, split=)``; ``cfg["train"]``/``cfg["test"]`` cut each part (None: all)."""
+    if cfg["data"] == "standin":
+        return {s: standin(cfg[s], seed=seed, split=s) for s in ("train", "test")}
+    parts = read_corpus(experiment, lambda split: load(split, seed=seed, **options), HELD_OUT)
+    return {part: exs[: cfg[part]] if cfg[part] else exs for part, exs in parts.items()}
 
 
 def read_corpus(experiment: str, read: SplitReader, splits: dict[str, tuple[str, ...]]) -> dict:
@@ -108,6 +121,21 @@ def cross_attention(model: nn.Module, src: list[int], out: list[int]) -> Tensor:
 
 def strip_eos(seq: list[int]) -> list[int]:
     return seq[: seq.index(EOS)] if EOS in seq else seq
+
+
+def bar_chart(
+    labels: list[str], per_seed: list[list[float]], path: Path, ylabel: str, title: str, colors: list[str]
+) -> None:
+    """Bars at the mean over seeds with min–max error bars, each labelled with its value."""
+    mean, low, high = mean_min_max(per_seed)
+    fig, ax = plt.subplots(figsize=(5.6, 3.6), dpi=110)
+    bars = ax.bar(labels, mean, yerr=bar_errors(mean, low, high), capsize=3, color=colors)
+    ax.bar_label(bars, fmt="%.3f", fontsize=8)
+    ax.set(ylabel=ylabel, ylim=(0, min(1.0, max(high) * 1.3 + 1e-3)))
+    ax.set_title(f"{title}\n(mean of {len(per_seed)} seed(s), bars min–max)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def plot_text_weights(

@@ -35,6 +35,7 @@ training sets keep their size.
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
@@ -191,9 +192,9 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
             rows[name], seconds = train_one(name, data, cfg, seed, keep=trained)
             timings[f"{dataset}/{name}_train_s"] = round(seconds, 2)
         figure = f"vit-rollout-{dataset}.png"
-        rollout_figure(
-            trained["vit"], data[2][:ROLLOUT_IMAGES], data[3][:ROLLOUT_IMAGES], dataset, out / figure
-        )
+        classes = importlib.import_module(get_task(dataset).target.split(":")[0]).CLASSES
+        shown = slice(0, ROLLOUT_IMAGES)
+        rollout_figure(trained["vit"], data[2][shown], data[3][shown], classes, dataset, out / figure)
         figures.append(figure)
         metrics["datasets"][dataset] = {
             "n_train": len(data[1]),
@@ -206,7 +207,9 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
 
 
 @torch.no_grad()
-def rollout_figure(vit: nn.Module, images: Tensor, labels: Tensor, dataset: str, path: Path) -> None:
+def rollout_figure(
+    vit: nn.Module, images: Tensor, labels: Tensor, classes: list[str], dataset: str, path: Path
+) -> None:
     """The trained ViT's attention rollout (Abnar & Zuidema, 2020) from [CLS] to the patches of a few
         test images: top row the images, bottom row the rollout over the patch grid (bright = more), with the
     object's outline in cyan."""
@@ -220,9 +223,8 @@ def rollout_figure(vit: nn.Module, images: Tensor, labels: Tensor, dataset: str,
         heat = heat.repeat_interleave(patch, 0).repeat_interleave(patch, 1)  # (size, size)
         pred, gold = int(logits[i].argmax()), int(labels[i])
         axes[0, i].imshow(images[i, 0], cmap="gray_r")
-        axes[0, i].set_title(
-            f"label {gold}\npredicted {pred}", fontsize=7, color="k" if pred == gold else "crimson"
-        )
+        color = "k" if pred == gold else "crimson"
+        axes[0, i].set_title(f"{classes[gold]}\npredicted: {classes[pred]}", fontsize=7, color=color)
         axes[1, i].imshow(heat, cmap="inferno")
         axes[1, i].contour(images[i, 0], levels=[0.3], colors="cyan", linewidths=0.6)  # the object's outline
         for ax in axes[:, i]:

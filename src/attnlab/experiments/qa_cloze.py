@@ -39,11 +39,10 @@ from pathlib import Path
 import torch
 
 from attnlab.data.datasets import news
-from attnlab.figures import bar_errors, mean_min_max, plt
 
 from . import _cloze as cz
 from ._fit import fit
-from ._real_text import plot_text_weights, read_corpus
+from ._real_text import bar_chart, corpus, plot_text_weights
 from ._seq_tasks import step_indices
 from ._standins import standin_articles
 from .base import Experiment, SeedRun, Text
@@ -63,16 +62,6 @@ PROFILES = {
 }  # fmt: skip
 
 
-def corpus(cfg: dict, seed: int) -> dict:
-    if cfg["data"] == "standin":
-        return {s: standin_articles(cfg[s], seed=seed, split=s) for s in ("train", "test")}
-    return read_corpus(
-        "qa-cloze",
-        lambda split: news.load(split, seed=seed),
-        {"train": ("train",), "test": ("valid", "test")},
-    )
-
-
 @torch.no_grad()
 def predict(model, items, first: int, n: int) -> tuple[list[int], list[torch.Tensor]]:
     """Predicted entity ids and each question's attention over its document."""
@@ -87,7 +76,7 @@ def predict(model, items, first: int, n: int) -> tuple[list[int], list[torch.Ten
 
 def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = PROFILES[profile]
-    data = corpus(cfg, seed)
+    data = corpus("qa-cloze", cfg, seed, news.load, standin_articles, max_src_chars=MAX_CHARS)
     train = cz.make_clozes(data["train"], cfg["window"], cfg["entities"], seed)
     test = cz.make_clozes(data["test"], cfg["window"], cfg["entities"], seed + 1_000_003)
     tok = cz.vocabulary(train, cfg["entities"], cfg["vocab"])
@@ -134,25 +123,9 @@ NAMES = ("chance", "frequency", "exclusive_frequency", "reader")
 
 def plot(per_seed: list[dict], out: Path) -> list[str]:
     """Held-out accuracy of chance, both frequency baselines and the reader (mean, min–max bars)."""
-    mean, low, high = mean_min_max([[m[k] for k in NAMES] for m in per_seed])
-    fig, ax = plt.subplots(figsize=(5.6, 3.6), dpi=110)
     labels = ["chance", "frequency", "exclusive\nfrequency", "attention\nreader"]
-    bars = ax.bar(
-        labels,
-        mean,
-        yerr=bar_errors(mean, low, high),
-        capsize=3,
-        color=["lightgrey", "grey", "grey", "tab:orange"],
-    )
-    ax.bar_label(bars, fmt="%.3f", fontsize=8)
-    ax.set(ylabel="held-out accuracy", ylim=(0, 1))
-    ax.set_title(
-        f"Cloze questions from {per_seed[0]['data']} titles\n(mean of {len(per_seed)} seed(s), bars min–max)",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(out / "accuracy.png")
-    plt.close(fig)
+    bar_chart(labels, [[m[k] for k in NAMES] for m in per_seed], out / "accuracy.png", "held-out accuracy",
+              f"Cloze questions from {per_seed[0]['data']} titles", ["lightgrey", "grey", "grey", "tab:orange"])  # fmt: skip
     return ["accuracy.png"]
 
 

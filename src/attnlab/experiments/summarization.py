@@ -47,10 +47,9 @@ import torch
 from attnlab.data import WordTokenizer
 from attnlab.data.datasets import news
 from attnlab.data.metrics import rouge_l, rouge_l_corpus
-from attnlab.figures import bar_errors, mean_min_max, plt
 from attnlab.interpret import plot_attention
 
-from ._real_text import cross_attention, decode, read_corpus, train_seq2seq
+from ._real_text import bar_chart, corpus, cross_attention, decode, train_seq2seq
 from ._seq_tasks import seq2seq_batch
 from ._standins import standin_articles
 from .base import Experiment, SeedRun, Text
@@ -72,18 +71,6 @@ PROFILES = {
     "full": dict(data="real", train=None, test=None, src_len=40, tgt_len=16, vocab=5000, steps=500, batch=64,
                  warmup=50, embed=64, hidden=128, max_len=64, lr=3e-3, lr_transformer=1e-3),
 }  # fmt: skip
-
-
-def corpus(cfg: dict, seed: int) -> dict:
-    """``{"train": examples, "test": examples}``: real articles (valid + test held out) or the stand-in."""
-    if cfg["data"] == "standin":
-        return {s: standin_articles(cfg[s], seed=seed, split=s) for s in ("train", "test")}
-    parts = read_corpus(
-        "summarization",
-        lambda split: news.load(split, seed=seed),
-        {"train": ("train",), "test": ("valid", "test")},
-    )
-    return {part: exs[: cfg[part]] if cfg[part] else exs for part, exs in parts.items()}
 
 
 def lead(article: str, words: int, tok: WordTokenizer) -> str:
@@ -109,7 +96,7 @@ def copy_alignment(weights, src_tokens: list[str], out_tokens: list[str]) -> tup
 
 def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = PROFILES[profile]
-    data = corpus(cfg, seed)
+    data = corpus("summarization", cfg, seed, news.load, standin_articles, max_src_chars=MAX_CHARS)
     src_tok = WordTokenizer.fit([e.src.lower() for e in data["train"]], max_size=cfg["vocab"])
     tgt_tok = WordTokenizer.fit([e.tgt.lower() for e in data["train"]], max_size=cfg["vocab"])
     enc = lambda tok, text, n: tok.encode(text.lower())[:n]  # noqa: E731
@@ -182,24 +169,10 @@ def alignment(model, test_src, outs, src_tok, tgt_tok, batch: int = 128) -> dict
 
 def plot(per_seed: list[dict], out: Path) -> list[str]:
     """ROUGE-L of the lead baseline and both models: mean over seeds, min–max bars."""
-    names = ["lead", *per_seed[0]["models"]]
-    rows = [
-        [m["lead_rouge_l"], *(m["results"][k]["rouge_l"] for k in per_seed[0]["models"])] for m in per_seed
-    ]
-    mean, low, high = mean_min_max(rows)
-    fig, ax = plt.subplots(figsize=(5, 3.6), dpi=110)
-    bars = ax.bar(
-        names, mean, yerr=bar_errors(mean, low, high), capsize=3, color=["grey", "tab:blue", "tab:orange"]
-    )
-    ax.bar_label(bars, fmt="%.3f", fontsize=8)
-    ax.set(ylabel="ROUGE-L F1 against the real title", ylim=(0, max(high) * 1.3 + 1e-3))
-    ax.set_title(
-        f"Headline generation on {per_seed[0]['data']}\n(mean of {len(per_seed)} seed(s), bars min–max)",
-        fontsize=9,
-    )
-    fig.tight_layout()
-    fig.savefig(out / "rouge-l.png")
-    plt.close(fig)
+    models = per_seed[0]["models"]
+    rows = [[m["lead_rouge_l"], *(m["results"][k]["rouge_l"] for k in models)] for m in per_seed]
+    bar_chart(["lead", *models], rows, out / "rouge-l.png", "ROUGE-L F1 against the real title",
+              f"Headline generation on {per_seed[0]['data']}", ["grey", "tab:blue", "tab:orange"])  # fmt: skip
     return ["rouge-l.png"]
 
 
