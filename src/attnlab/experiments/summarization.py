@@ -127,7 +127,7 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
             w = cross_attention(model, test_src[shown], outs[shown])
             rows = [tgt_tok.tokens[t] for t in outs[shown]] + ["<eos>"]
             cols = [src_tok.tokens[t] for t in test_src[shown]]
-            plot_attention(w, rows, cols, out / "headline-attention.png", highlight=[j for j, c in enumerate(cols) if c in rows],
+            plot_attention(w, rows, cols, out / "headline-attention.png", highlight=[j for j, c in enumerate(cols) if c in rows and c != "<unk>"],
                            title=f"Generated headline -> article (title: {refs[shown][:60]})")  # fmt: skip
             figures.append("headline-attention.png")
         metrics["results"][name] = res
