@@ -47,7 +47,7 @@ def post(server, body: dict, headers: dict | None = None, path="/api/inspect"):
 
 def test_twenty_clients_fifty_requests_each_without_errors(server):
     assert post(server, {"model": "coffee-qa", "text": SHORT[0]})[0] == 200  # trains the demo once
-    clients, workers, before, peak = 20, server.workers, threading.active_count(), [0]
+    clients, before, peak = 20, threading.active_count(), [0]
     done = threading.Event()
 
     def watch():  # the pool is bounded: no thread per connection

@@ -18,6 +18,13 @@ from attnlab.app.errors import UsageError
 __all__ = ["UsageError", "build_parser", "main"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (``attnlab CMD: error: ...``), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def _dispatch(target: str):
     """The command ``module:function``, imported only when that command runs."""
 
@@ -71,7 +78,7 @@ def _add_seed_arguments(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from attnlab import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="attnlab",
         description="Attention mechanisms, implemented once, checked against an oracle, trained and shown.",
     )
@@ -114,6 +121,26 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.set_defaults(func=_dispatch("attnlab.report.commands:report"))
 
+    _add_bench(sub)
+
+    p = sub.add_parser("show", help="one attention map of a model on a text: PNG heatmap + terminal view")
+    p.add_argument("model", help="a demo model (coffee-qa, dates-bahdanau), minilm, or a checkpoint folder")
+    p.add_argument("text", help="the input text")
+    p.add_argument("--layer", type=int, default=None, help="layer index (default: the last)")
+    p.add_argument("--head", type=int, default=None, help="head index (default: the mean of all heads)")
+    p.add_argument("--kind", choices=["encoder", "decoder", "cross", "pooling"], default=None)
+    p.add_argument("--out", default="attnlab-out/show.png", help="PNG file (default: attnlab-out/show.png)")
+    p.add_argument("--max-tokens", type=int, default=128, help="refuse longer texts (default 128)")
+    p.add_argument("--models", default=None, help="a folder of training runs whose names MODEL may use")
+    p.set_defaults(func=_dispatch("attnlab.app.show:run"))
+
+    _add_serve(sub)
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_bench(sub) -> None:
+    """``attnlab bench SUITE``: each suite module of :mod:`attnlab.bench` adds its own arguments."""
     p = sub.add_parser("bench", help="run a benchmark and print its table")
     bench_sub = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
     from attnlab.bench import attention, efficient, serve
@@ -128,31 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
         add_threads_argument(b)
         b.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("show", help="one attention map of a model on a text: PNG heatmap + terminal view")
-    p.add_argument("model", help="a demo model (coffee-qa, dates-bahdanau), minilm, or a checkpoint folder")
-    p.add_argument("text", help="the input text")
-    p.add_argument("--layer", type=int, default=None, help="layer index (default: the last)")
-    p.add_argument("--head", type=int, default=None, help="head index (default: the mean of all heads)")
-    p.add_argument("--kind", choices=["encoder", "decoder", "cross", "pooling"], default=None)
-    p.add_argument("--out", default="attnlab-out/show.png", help="PNG file (default: attnlab-out/show.png)")
-    p.add_argument("--max-tokens", type=int, default=128, help="refuse longer texts (default 128)")
-    p.add_argument("--models", default=None, help="a folder of training runs whose names MODEL may use")
-    p.set_defaults(func=_dispatch("attnlab.app.show:run"))
 
+def _add_serve(sub) -> None:
     p = sub.add_parser("serve", help="local web explorer of attention maps (http://127.0.0.1:8765)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port)")
     p.add_argument("--models", default=None, help="a folder of training runs to offer besides the demos")
-    p.add_argument("--max-tokens", type=int, default=128, help="longest text accepted (default 128, at most 512)")
     p.add_argument(
-        "--workers", type=int, default=8, help="worker threads answering requests (default 8; more wait in a queue)"
+        "--max-tokens", type=int, default=128, help="longest text accepted (default 128, at most 512)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=8,
+        help="worker threads answering requests (default 8; more wait in a queue)",
     )
     p.add_argument("--quiet", action="store_true", help="no request log on stderr")
     add_threads_argument(p)
     p.set_defaults(func=_dispatch("attnlab.serve:run"))
-
-    _add_optional_commands(sub)
-    return parser
 
 
 def _add_optional_commands(sub) -> None:

@@ -52,7 +52,7 @@ def slowdown_warning(what: str, now: float, start: float, unit: str) -> str:
     return (
         f"attnlab: warning: {what} ran at {now:.3g} {unit}s/s, under a third of the {start:.3g} {unit}s/s "
         f"of its first seconds: another process is probably competing for the CPUs (this process uses "
-        f"{torch.get_num_threads()} torch threads; try --threads 1 or ATTNLAB_THREADS=1)"
+        f"{torch.get_num_threads()} torch thread(s); try --threads 1 or ATTNLAB_THREADS=1)"
     )
 
 

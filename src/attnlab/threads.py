@@ -48,7 +48,7 @@ class ThreadChoice:
 
     def line(self, what: str = "torch threads") -> str:
         """One line for stderr, e.g. ``attnlab: 1 torch thread (automatic: 2 CPUs, load average 1.2 ...)``."""
-        noun = what[:-1] if self.threads == 1 and what.endswith("s") else what
+        noun = what.replace("threads", "thread", 1) if self.threads == 1 else what
         why = self.reason or self.source
         hint = "" if self.source != "automatic" else f"; --threads or {ENV} to choose"
         return f"attnlab: {self.threads} {noun} ({why}{hint})"
@@ -136,7 +136,9 @@ def choose(requested: int | None = None, default: int | None = None, environ=Non
     if default is not None:
         return ThreadChoice(parse_threads(default, "default"), "fixed", cpus, reason="the command's default")
     if environ.get("OMP_NUM_THREADS", "").strip():
-        return ThreadChoice(parse_threads(environ["OMP_NUM_THREADS"], "OMP_NUM_THREADS"), "OMP_NUM_THREADS", cpus)
+        return ThreadChoice(
+            parse_threads(environ["OMP_NUM_THREADS"], "OMP_NUM_THREADS"), "OMP_NUM_THREADS", cpus
+        )
     return automatic(cpus, load_average())
 
 

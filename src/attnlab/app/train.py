@@ -6,8 +6,9 @@ parallel, gloo on CPU / nccl on GPU); ``--resume`` continues from the newest che
 (bit-identical to an uninterrupted run when ``--steps`` is unchanged; a new ``--steps`` stretches the
 learning-rate schedule, and the command says so). ``--threads`` (or ``ATTNLAB_THREADS``) sets the
 torch threads, otherwise chosen by :mod:`attnlab.threads`; the choice is printed and written into
-``metrics.jsonl`` (the ``start`` record). Each checkpoint holds ``recipe.json`` (task, tokenizer, labels) beside the weights, so the model can
-be rebuilt and evaluated later without the training command.
+``metrics.jsonl`` (the ``start`` record). Each checkpoint holds ``recipe.json`` (task, tokenizer,
+labels) beside the weights, so the model can be rebuilt and evaluated later without the training
+command.
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--resume", action="store_true",
         help="continue from the newest checkpoint in --out (bit-identical only with the same --steps)",
     )  # fmt: skip
-    p.add_argument("--quiet", action="store_true", help="no progress (bar or log lines) and no slowdown warning")
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress (bar or log lines) and no slowdown warning"
+    )
     p.set_defaults(func=run)
     return p
 
@@ -100,30 +103,58 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig: defaults, then ``--config`` file, then explicit options."""
+    if args.config and not os.path.isfile(args.config):
+        raise UsageError(f"--config: {args.config} is not a file (expected a TrainConfig JSON file)")
     base = TrainConfig.load(args.config).to_dict() if args.config else {}
     for flag, name, _, _ in _OPTIONS:
         value = getattr(args, flag[2:].replace("-", "_"))
         if name is not None and value is not None:
             base[name] = value
     base.setdefault("out_dir", f"runs/{args.task}-{args.model}")
-    return TrainConfig.from_dict(base)
+    try:
+        return TrainConfig.from_dict(base)
+    except ValueError as e:  # name the flag, not only the config field ("--steps (max_steps): ...")
+        flags = {name: flag for flag, name, _, _ in _OPTIONS if name is not None}
+        field, sep, rest = str(e).partition(":")
+        raise UsageError(f"{flags[field]} ({field}):{rest}" if sep and field in flags else str(e)) from None
 
 
-def _check_out_dir(config: TrainConfig, resume: bool) -> tuple[int, int] | None:
-    """Refuse a fresh run into a folder with checkpoints; when resuming, ``(step, saved --steps)`` of
-    the checkpoint it continues from (None when there is none: a fresh start)."""
+def _check_out_dir(args: argparse.Namespace, config: TrainConfig) -> tuple[int, int] | None:
+    """Refuse a fresh run into a folder with checkpoints, and a resumption of another task, model or
+    config; when resuming, ``(step, saved --steps)`` of the checkpoint it continues from (None when
+    there is none: a fresh start)."""
     from attnlab.training import latest_checkpoint
     from attnlab.training.checkpoint import read_trainer_state
+    from attnlab.training.config import RESUMABLE_CHANGES
+
+    from .recipes import RECIPE_FILE
 
     latest = latest_checkpoint(config.out_dir)
     if latest is None:
         return None
-    if not resume:
+    if not args.resume:
         raise UsageError(
             f"--out: {config.out_dir} already has checkpoints (up to {latest.name}): add --resume to "
             "continue that run, or choose another --out"
         )
     state = read_trainer_state(latest)
+    try:
+        saved = json.loads((latest / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    if saved and (saved.get("task"), saved.get("model")) != (args.task, args.model):
+        raise UsageError(
+            f"--resume: {config.out_dir} holds a {saved.get('model')} trained on {saved.get('task')}, not a "
+            f"{args.model} on {args.task}: use the same task and --model, or another --out"
+        )
+    changed = TrainConfig.from_dict(state["config"]).differences(config)
+    changed = {k: v for k, v in changed.items() if k not in RESUMABLE_CHANGES}
+    if changed:
+        what = ", ".join(f"{k} {a!r} then, {b!r} now" for k, (a, b) in sorted(changed.items()))
+        raise UsageError(
+            f"--resume: {config.out_dir} was trained with other options ({what}); resuming would not "
+            "continue the same run: use the same options, or another --out"
+        )
     return int(state["step"]), int(state["config"]["max_steps"])
 
 
@@ -132,13 +163,17 @@ def _resume_notice(resumed: tuple[int, int] | None, max_steps: int) -> str | Non
         return None
     step, saved = resumed
     if step >= max_steps:
-        return f"attnlab train: the checkpoint is at step {step}, already >= --steps {max_steps}: nothing to train"
+        return (
+            f"attnlab train: the checkpoint is at step {step}, already >= --steps {max_steps}: nothing to do"
+        )
     if saved == max_steps:
-        return f"attnlab train: resuming at step {step} of {max_steps} (bit-identical to an uninterrupted run)"
+        return (
+            f"attnlab train: resuming at step {step} of {max_steps} (bit-identical to an uninterrupted run)"
+        )
     return (
         f"attnlab train: resuming at step {step} with --steps {max_steps} instead of {saved}: the "
         f"learning-rate schedule now runs to step {max_steps}, so the result is not bit-identical to an "
-        f"uninterrupted {max_steps}-step run; {max_steps - step} new steps"
+        f"uninterrupted {max_steps}-step run; {max_steps - step} new step(s)"
     )
 
 
@@ -148,7 +183,7 @@ def _launch(args: argparse.Namespace, nproc: int) -> int:
     from attnlab.training import distributed as D
 
     config = build_config(args)
-    notice = _resume_notice(_check_out_dir(config, args.resume), config.max_steps)
+    notice = _resume_notice(_check_out_dir(args, config), config.max_steps)
     if notice:
         print(notice, file=sys.stderr)
     if args.threads is None and not os.environ.get("ATTNLAB_THREADS", "").strip():
@@ -161,9 +196,9 @@ def run(args: argparse.Namespace) -> int:
     from attnlab.threads import configure
     from attnlab.training import distributed as D
 
+    if args.nproc is not None and args.nproc < 1:
+        raise UsageError(f"--nproc: expected >= 1, got {args.nproc}")
     nproc = args.nproc or 1
-    if nproc < 1:
-        raise UsageError(f"--nproc: expected >= 1, got {nproc}")
     if nproc > 1 and not D.in_torchrun():
         return _launch(args, nproc)
     from attnlab.training import Trainer, seed_everything
@@ -171,9 +206,8 @@ def run(args: argparse.Namespace) -> int:
     from .recipes import Recipe, RecipeTask
 
     config = build_config(args)
-    main_process = os.environ.get("RANK", "0") == "0"
-    choice = configure(args.threads, quiet=not main_process)
-    resumed = _check_out_dir(config, args.resume) if config.out_dir else None
+    resumed = _check_out_dir(args, config) if config.out_dir else None
+    choice = configure(args.threads, quiet=os.environ.get("RANK", "0") != "0")
     notice = _resume_notice(resumed, config.max_steps)
     if notice and not D.in_torchrun():
         print(notice, file=sys.stderr)
@@ -210,6 +244,10 @@ def run(args: argparse.Namespace) -> int:
         stop = " (early stop)" if result.stopped_early else ""
         where = f"checkpoints in {config.out_dir}"
         new = result.step - result.start_step
-        steps = f"{new} steps" if not result.start_step else f"{new} new steps (from step {result.start_step} to {result.step})"
+        steps = (
+            f"{new} steps"
+            if not result.start_step
+            else f"{new} new steps (from step {result.start_step} to {result.step})"
+        )
         print(f"trained {steps}{stop} in {result.seconds:.1f} s{best}; {where}")
     return 0

@@ -38,7 +38,9 @@ def jobs(count: int, offset: int = 0) -> list[tuple[str, str]]:
         if i % 2 == 0:
             place, drink = PLACES[i // 2 % len(PLACES)], DRINKS[i // 8 % len(DRINKS)]
             q = QUESTIONS[i // 32 % len(QUESTIONS)]
-            out.append(("coffee-qa", f"我昨天去了一家{place}，点了一杯{drink}，然后我从{place}出来，回家了。{q}？"))
+            out.append(
+                ("coffee-qa", f"我昨天去了一家{place}，点了一杯{drink}，然后我从{place}出来，回家了。{q}？")
+            )
         else:
             day, month = DAYS[i % len(DAYS)], MONTHS[i // 2 % len(MONTHS)]
             out.append(("dates-bahdanau", f"{day}, {1 + i % 28} {month} {1990 + i % 40}"))
@@ -90,7 +92,9 @@ def request(host: str, port: int, model: str, text: str, timeout: float = 120.0)
     if reply.status != 200:
         return f"HTTP {reply.status}"
     found = json.loads(data)
-    if found.get("model") != model or "".join(found.get("tokens", [])).replace(" ", "") != text.replace(" ", ""):
+    if found.get("model") != model or "".join(found.get("tokens", [])).replace(" ", "") != text.replace(
+        " ", ""
+    ):
         return "wrong reply"
     return None
 
@@ -140,10 +144,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-m", "attnlab.cli", "serve", "--port", "0", "--quiet", "--workers", str(args.workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "attnlab.cli",
+        "serve",
+        "--port",
+        "0",
+        "--quiet",
+        "--workers",
+        str(args.workers),
+    ]
     if args.server_threads is not None:
         cmd += ["--threads", str(args.server_threads)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
     line = proc.stdout.readline()
     if "http://" not in line:
         proc.kill()
@@ -155,7 +171,8 @@ def _print(result: LoadResult) -> None:
     total = result.clients * result.requests
     errors = sum(result.errors.values())
     kinds = ", ".join(f"{k}: {n}" for k, n in result.errors.most_common()) or "none"
-    print(f"\n{result.clients} clients x {result.requests} requests = {total}: {result.ok} ok, {errors} errors ({kinds})")
+    head = f"{result.clients} clients x {result.requests} requests = {total}"
+    print(f"\n{head}: {result.ok} ok, {errors} errors ({kinds})")
     print(f"{result.seconds:.1f} s, {result.ok / result.seconds:.1f} requests/s\n")
     print("| model | requests | p50 ms | p90 ms | p99 ms | max ms |\n|---|---:|---:|---:|---:|---:|")
     for model in [*sorted(result.latencies), None]:

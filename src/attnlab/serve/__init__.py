@@ -9,6 +9,7 @@ English / 中文 interface. See docs/serve.md; the server and its API are in :mo
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .app import ExplorerServer, check_max_tokens, make_server
 from .guard import is_loopback
@@ -25,6 +26,8 @@ def run(args: argparse.Namespace) -> int:
     check_max_tokens(args.max_tokens)
     if args.workers < 1:
         raise ValueError(f"workers: expected >= 1, got {args.workers}")
+    if args.models is not None and not Path(args.models).is_dir():
+        raise ValueError(f"models: {args.models} is not a folder")
     configure(args.threads)
     try:
         server = make_server(

@@ -55,7 +55,11 @@ class ApiError(Exception):
 
 def check_max_tokens(max_tokens) -> int:
     """``max_tokens`` if it is a whole number in 1..:data:`MAX_TOKENS_LIMIT`, else a clear ValueError."""
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or not 1 <= max_tokens <= MAX_TOKENS_LIMIT:
+    if (
+        isinstance(max_tokens, bool)
+        or not isinstance(max_tokens, int)
+        or not 1 <= max_tokens <= MAX_TOKENS_LIMIT
+    ):
         raise ValueError(
             f"max-tokens: expected a whole number from 1 to {MAX_TOKENS_LIMIT}, got {max_tokens!r} (the "
             "attention maps of a text grow with the square of its length)"
@@ -128,7 +132,11 @@ class Handler(BaseHTTPRequestHandler):
         """Answer 403 and return True when the Host/Origin check refuses this request."""
         host, port = self.server.server_address[:2]
         why = refusal(
-            self.headers.get("Host"), self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site"), host, port
+            self.headers.get("Host"),
+            self.headers.get("Origin"),
+            self.headers.get("Sec-Fetch-Site"),
+            host,
+            port,
         )
         if why is not None:
             self._json(403, {"error": why})

@@ -38,7 +38,9 @@ def _split_host(value: str) -> tuple[str, int | None]:
     return (parts.hostname or ""), parts.port
 
 
-def refusal(host: str | None, origin: str | None, fetch_site: str | None, bound: str, port: int) -> str | None:
+def refusal(
+    host: str | None, origin: str | None, fetch_site: str | None, bound: str, port: int
+) -> str | None:
     """Why a request with these headers is refused (a message for the 403 reply), or None to serve it.
 
     ``bound`` and ``port`` are the address the server listens on."""

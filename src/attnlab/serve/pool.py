@@ -11,6 +11,7 @@ than letting connections pile up without bound.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import threading
@@ -38,7 +39,8 @@ class PooledHTTPServer(HTTPServer):
         self.rejected = 0  # connections answered 503 because the queue was full
         super().__init__(address, handler)
         self._threads = [
-            threading.Thread(target=self._work, name=f"attnlab-serve-{i}", daemon=True) for i in range(workers)
+            threading.Thread(target=self._work, name=f"attnlab-serve-{i}", daemon=True)
+            for i in range(workers)
         ]
         for t in self._threads:
             t.start()
@@ -49,11 +51,9 @@ class PooledHTTPServer(HTTPServer):
             self._queue.put_nowait((request, client_address))
         except queue.Full:
             self.rejected += 1
-            try:
+            with contextlib.suppress(OSError):
                 request.settimeout(1.0)
                 request.sendall(BUSY_REPLY)
-            except OSError:
-                pass
             self.shutdown_request(request)
 
     def _work(self) -> None:
@@ -70,10 +70,8 @@ class PooledHTTPServer(HTTPServer):
                 self.shutdown_request(request)
 
     def shutdown_request(self, request) -> None:
-        try:
+        with contextlib.suppress(OSError):
             request.shutdown(socket.SHUT_WR)  # the client reads the whole reply before the close
-        except OSError:
-            pass
         self.close_request(request)
 
     def server_close(self) -> None:

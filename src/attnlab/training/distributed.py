@@ -26,7 +26,6 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-
 _TORCH_LOG = re.compile(r"^[IWEF]\d{4} ")  # torchrun's glog-style lines ("W1130 12:00:00.1 ...")
 
 
