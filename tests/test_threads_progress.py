@@ -120,7 +120,8 @@ def test_torchrun_failures_are_cut_to_the_workers_line(capsys):
         "w('W1130 12:00:00.1 run.py] Setting OMP_NUM_THREADS\\n')\n"
         "w('attnlab train: error: --out: x already has checkpoints\\n')\n"
         "w('attnlab train: error: --out: x already has checkpoints\\n')\n"
-        "w('Traceback (most recent call last):\\n  File x\\nChildFailedError:\\n  exitcode  : 2 (pid: 1)\\n')\n"
+        "w('Traceback (most recent call last):\\n  File x\\n')\n"
+        "w('ChildFailedError:\\n  exitcode  : 2 (pid: 1)\\n')\n"
         "sys.exit(1)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True)
