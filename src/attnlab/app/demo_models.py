@@ -61,7 +61,13 @@ def demo_folder(name: str) -> Path:
     return cache_dir() / "demo-models" / f"{name}-{key}"
 
 
-_TRAIN_LOCK = threading.Lock()
+_LOCKS_LOCK = threading.Lock()
+_TRAIN_LOCKS: dict[str, threading.Lock] = {}  # one per demo: training one never blocks the other
+
+
+def _train_lock(name: str) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _TRAIN_LOCKS.setdefault(name, threading.Lock())
 
 
 def ensure_demo(name: str) -> Path:
@@ -74,7 +80,7 @@ def ensure_demo(name: str) -> Path:
     from .recipes import RECIPE_FILE, Recipe, RecipeTask
 
     final = demo_folder(name)
-    with _TRAIN_LOCK:
+    with _train_lock(name):
         if latest_checkpoint(final) is not None:
             return final
         spec = DEMO_MODELS[name]

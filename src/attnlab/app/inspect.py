@@ -135,22 +135,40 @@ def find_hf_folders(folder: str | Path) -> dict[str, tuple[Path, str]]:
 
 
 class ModelStore:
-    """A small LRU of loaded models; one lock makes concurrent first loads safe (each loads once)."""
+    """A small LRU of loaded models, safe under concurrent requests.
+
+    Each key loads once behind its own lock: while one model loads (a demo model may train for a
+    minute on first use), requests for models already loaded, or for other models, do not wait. The
+    store's own lock is held only to look up and insert, never during a load or an inference."""
 
     def __init__(self, size: int = 4) -> None:
         if size < 1:
             raise ValueError(f"size: expected >= 1, got {size}")
         self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
 
-    def get(self, key: str, load: Callable[[], tuple]) -> tuple:
+    def _lookup(self, key: str):
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-            else:
-                self._items[key] = load()
+                return self._items[key]
+            return None
+
+    def get(self, key: str, load: Callable[[], tuple]) -> tuple:
+        if (found := self._lookup(key)) is not None:
+            return found
+        with self._lock:
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # one load per key; other keys go on
+            if (found := self._lookup(key)) is not None:
+                return found  # loaded by the request we waited for
+            item = load()
+            with self._lock:
+                self._items[key] = item
                 while len(self._items) > self.size:
                     self._items.popitem(last=False)
-            return self._items[key]
+                self._loading.pop(key, None)
+            return item
 
 
 DEFAULT_STORE = ModelStore(2)

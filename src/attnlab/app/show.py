@@ -112,6 +112,8 @@ def show(
 
 def run(args: argparse.Namespace) -> int:
     """``attnlab show``: print the terminal view and where the PNG went."""
+    if args.models is not None and not Path(args.models).is_dir():
+        raise ValueError(f"--models: {args.models} is not a folder")
     _, text, path = show(
         args.model,
         args.text,

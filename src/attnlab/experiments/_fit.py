@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
+
+from attnlab.progress import progress
 
 
 @dataclass
@@ -64,7 +65,7 @@ def fit(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, warmup)))
     log, examples, start = FitLog(), 0, time.perf_counter()
     model.train()
-    bar = tqdm(range(steps), desc=desc, leave=False, disable=quiet)
+    bar = progress(range(steps), desc=desc, leave=False, quiet=quiet)  # a bar, or log lines
     for step in bar:
         batch = batch_fn(step)
         loss = loss_fn(model, batch)
