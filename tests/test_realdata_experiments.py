@@ -69,7 +69,8 @@ def test_missing_data_is_one_clear_line(module, loader, install, tmp_path, monke
     code = cli.main(["run", name, "--profile", "quick", "--out", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2 and install in err and "make data" in err and "Traceback" not in err
-    assert len(err.strip().splitlines()) == 1
+    lines = [ln for ln in err.strip().splitlines() if "torch thread" not in ln]  # the thread-count line
+    assert len(lines) == 1 and lines[0].startswith(f"attnlab run: error: {name} reads real data")
     assert not (tmp_path / "runs" / name / "seed-0" / "run.json").exists()
 
 
@@ -142,3 +143,22 @@ def test_reader_points_only_at_candidates_and_sums_by_entity():
     loss = cz.reader_loss(model, b)
     loss.backward()
     assert torch.isfinite(loss) and model.embed.weight.grad.abs().sum() > 0
+
+
+def test_demo_skips_an_experiment_whose_data_is_missing(tmp_path, monkeypatch, capsys):
+    """``attnlab demo`` without ``make data``: one line saying what was skipped and how to install it,
+    the other lessons still run, and the report is written (showing the reference result)."""
+    import attnlab.experiments as experiments
+    from attnlab.experiments import get_experiment
+
+    monkeypatch.setattr(freedict, "DEFAULT_PATH", tmp_path / "absent.dict.dz")
+    chosen = {n: get_experiment(n) for n in ("translation", "scaled-dot-product")}
+    monkeypatch.setattr(experiments, "EXPERIMENTS", chosen)
+    code = cli.main(["demo", "--profile", "quick", "--out", str(tmp_path / "report")])  # quick reads real data
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "translation: skipped" in out.out + out.err and "dict-freedict-deu-eng" in out.out + out.err
+    assert "skipped (real data not installed; `make data` installs it): translation" in out.out
+    assert (tmp_path / "report" / "runs" / "scaled-dot-product" / "results.json").is_file()
+    assert not list((tmp_path / "report" / "runs").glob("translation/**/*.json"))
+    assert (tmp_path / "report" / "index.zh.html").is_file()

@@ -14,6 +14,7 @@ import sys
 import traceback
 
 from attnlab.app.errors import UsageError
+from attnlab.data.base import DatasetUnavailable
 
 __all__ = ["UsageError", "build_parser", "main"]
 
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ValueError, FileNotFoundError) as e:
+    except (UsageError, ValueError, FileNotFoundError, DatasetUnavailable) as e:
         if os.environ.get("ATTNLAB_DEBUG"):
             traceback.print_exc()
         print(f"attnlab {args.command}: error: {e}", file=sys.stderr)

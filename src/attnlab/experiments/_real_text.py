@@ -3,8 +3,9 @@
 greedy decoding of attnlab's encoder-decoders, and a figure of a text shaded by attention weights.
 
 Real data is read through the loaders of :mod:`attnlab.data.datasets` (nothing is downloaded). When it
-is not installed, :func:`read_corpus` raises a ``ValueError`` whose message is the loader's install
-command, so ``attnlab run`` prints one clear line (exit status 2) instead of a traceback.
+is not installed, :func:`read_corpus` raises :class:`attnlab.data.DatasetUnavailable` whose message is
+the loader's install command, so ``attnlab run`` prints one clear line (exit status 2) instead of a
+traceback and ``attnlab demo`` skips the experiment (the report still shows its reference result).
 """
 
 from __future__ import annotations
@@ -41,11 +42,11 @@ def corpus(experiment: str, cfg: dict, seed: int, load: Callable, standin: Calla
 
 def read_corpus(experiment: str, read: SplitReader, splits: dict[str, tuple[str, ...]]) -> dict:
     """``{part: examples}`` where each part concatenates loader splits, e.g. ``{"train": ("train",),
-    "test": ("valid", "test")}``. A missing dataset becomes a ``ValueError`` naming the install command."""
+    "test": ("valid", "test")}``. A missing dataset raises ``DatasetUnavailable`` naming the install command."""
     try:
         return {part: [e for s in names for e in read(s)] for part, names in splits.items()}
     except DatasetUnavailable as err:
-        raise ValueError(
+        raise DatasetUnavailable(
             f"{experiment} reads real data that is not installed. {err} (or run: make data)"
         ) from None
 
