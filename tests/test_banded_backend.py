@@ -38,7 +38,9 @@ def banded_masks(draw, batch, heads, q_len, kv_len):
             mask = masks.causal() & mask
     extra = draw(st.sampled_from(["none", "padding", "strided", "causal"]))
     if extra == "padding":  # lengths may be 0: whole examples without a visible key
-        mask = mask & masks.padding(torch.tensor(draw(st.lists(st.integers(0, kv_len), min_size=batch, max_size=batch))))
+        mask = mask & masks.padding(
+            torch.tensor(draw(st.lists(st.integers(0, kv_len), min_size=batch, max_size=batch)))
+        )
     elif extra == "strided":  # a dilated window: evaluated by its predicate inside each window
         mask = mask & masks.strided(draw(st.integers(1, 4)), causal=draw(st.booleans()))
     elif extra == "causal":
@@ -66,7 +68,10 @@ def test_banded_matches_reference(problem, dtype):
     q, k, v = make_qkv(shape, dtype)
     ref = attend(q, k, v, mask=mask, score_mod=mod, backend="reference")
     tol = 1e-10 if dtype == torch.float64 else 2e-5
-    for out in (run_banded(q, k, v, mask, mod, block), attend(q, k, v, mask=mask, score_mod=mod, backend="banded")):
+    for out in (
+        run_banded(q, k, v, mask, mod, block),
+        attend(q, k, v, mask=mask, score_mod=mod, backend="banded"),
+    ):
         assert torch.isfinite(out).all()
         torch.testing.assert_close(out, ref, atol=tol, rtol=tol)
 

@@ -32,6 +32,7 @@ from ..request import Backend, Request, expand_kv, register_backend
 from .band_blocks import Windows, block_groups, block_mask, make_windows, take_blocks, take_windows
 from .banded_grad import banded_grads
 
+
 def check(req: Request) -> str | None:
     mod = req.score_mod
     if mod is not None and (not mod.additive or mod.trainable):
@@ -75,7 +76,11 @@ def banded_forward(q: Tensor, k: Tensor, v: Tensor, req: Request, geo: Windows) 
     for b in range(req.batch):
         parts = {}  # block group -> (Hq, n·bs, Dv)
         for group in block_groups(geo):
-            qb, kw, vw = take_blocks(q[b], geo, group), take_windows(k[b], geo, group), take_windows(v[b], geo, group)
+            qb, kw, vw = (
+                take_blocks(q[b], geo, group),
+                take_windows(k[b], geo, group),
+                take_windows(v[b], geo, group),
+            )
             mask, dead = block_mask(req, b, geo, group, float_mask=False)
             out = F.scaled_dot_product_attention(
                 qb, kw, vw, attn_mask=mask, dropout_p=req.dropout_p, scale=req.scale

@@ -72,7 +72,7 @@ def _bmm(a: Tensor, b: Tensor, out: Tensor) -> Tensor:
 
 
 def _step(qb, kw, vw, dob, deltab, mask, dead, scale: float, scratch: Scratch):
-    """Gradients of a few blocks: ``(dq (H, c, bs, D), dk_win (H, c, width, D), dv_win (H, c, width, Dv))``."""
+    """Gradients of a few blocks: ``dq (H, c, bs, D), dk_win (H, c, width, D), dv_win (H, c, width, Dv)``."""
     heads, c, bs, dim = qb.shape
     width, dv_dim = kw.shape[2], vw.shape[3]
     qs = torch.mul(qb, scale, out=scratch("qs", qb.shape, qb))  # (H, c, bs, D)
