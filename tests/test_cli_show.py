@@ -24,7 +24,19 @@ def demo_cache(tmp_path_factory):
 
 def test_show_writes_png_and_top3_matches_the_weights(tmp_path, capsys):
     out = tmp_path / "coffee.png"
-    args = ["show", "coffee-qa", COFFEE, "--kind", "encoder", "--layer", "0", "--head", "1", "--out", str(out)]
+    args = [
+        "show",
+        "coffee-qa",
+        COFFEE,
+        "--kind",
+        "encoder",
+        "--layer",
+        "0",
+        "--head",
+        "1",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"heatmap: {out}" in text
@@ -62,7 +74,10 @@ def test_cross_attention_of_the_date_translator(tmp_path, capsys):
     "argv,message",
     [
         (["show", "nope", "x"], "unknown model 'nope'; known models: coffee-qa"),
-        (["show", "coffee-qa", "咖啡", "--kind", "encoder", "--layer", "7"], "layer: expected an index in 0..1"),
+        (
+            ["show", "coffee-qa", "咖啡", "--kind", "encoder", "--layer", "7"],
+            "layer: expected an index in 0..1",
+        ),
         (["show", "coffee-qa", "咖啡", "--kind", "cross"], "kind: expected one of ['encoder', 'pooling']"),
         (["show", "coffee-qa", " "], "text: expected some text"),
         (["show", "coffee-qa", "咖啡", "--out", "x.jpg"], "out: expected a .png"),

@@ -11,14 +11,32 @@ from attnlab.experiments.course import COURSE, lesson_number, lesson_order, unco
 from attnlab.report.course import course_markdown, course_text
 
 ROOT = Path(__file__).resolve().parents[1]
-TERMS_ZH = ["机器翻译", "文本摘要", "问答", "图像识别", "梯度消失", "多模态", "泛化", "安全", "算力", "数据", "咖啡店"]
+TERMS_ZH = [
+    "机器翻译",
+    "文本摘要",
+    "问答",
+    "图像识别",
+    "梯度消失",
+    "多模态",
+    "泛化",
+    "安全",
+    "算力",
+    "数据",
+    "咖啡店",
+]
 
 
 def test_sections_follow_the_course():
     assert [s.number for s in COURSE] == list(range(1, 9))
     assert "注意力" in COURSE[1].title.zh and "咖啡店" in COURSE[1].title.zh  # lesson 2: the idea
-    assert [s.title.en.split()[0] for s in COURSE[2:]] == ["Applications", "Principles", "Variants", "Future",
-                                                          "Advantages", "Summary"]
+    assert [s.title.en.split()[0] for s in COURSE[2:]] == [
+        "Applications",
+        "Principles",
+        "Variants",
+        "Future",
+        "Advantages",
+        "Summary",
+    ]
 
 
 def test_every_experiment_has_one_home_and_lessons_follow_the_map():
@@ -54,7 +72,9 @@ def test_uncovered_topics_are_named_in_docs_and_readme():
 
 def test_docs_course_md_is_current():
     committed = (ROOT / "docs" / "course.md").read_text(encoding="utf-8")
-    assert committed == course_markdown(), "docs/course.md is stale: run attnlab course --markdown docs/course.md"
+    assert committed == course_markdown(), (
+        "docs/course.md is stale: run attnlab course --markdown docs/course.md"
+    )
 
 
 def test_terminal_map_marks_every_lesson_with_its_number():

@@ -17,7 +17,19 @@ from attnlab.app.recipes import RECIPE_FILE, Recipe, RecipeTask
 from attnlab.training import TrainConfig, Trainer
 
 COFFEE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了"
-ANSWERS = {"咖啡店", "面包店", "茶馆", "书店", "家", "公司", "学校", "公园", "一次", "两次", "三次"}  # places, counts
+ANSWERS = {
+    "咖啡店",
+    "面包店",
+    "茶馆",
+    "书店",
+    "家",
+    "公司",
+    "学校",
+    "公园",
+    "一次",
+    "两次",
+    "三次",
+}  # places, counts
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -24,7 +24,9 @@ def _load() -> dict[str, Experiment]:
         if isinstance(exp, Experiment):
             found[exp.name] = exp
     order = lesson_order()
-    for rank, name in enumerate(sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n))):
+    for rank, name in enumerate(
+        sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n))
+    ):
         found[name].lesson = rank + 1
     return dict(sorted(found.items(), key=lambda kv: kv[1].lesson))
 

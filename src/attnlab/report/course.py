@@ -74,17 +74,25 @@ def course_markdown() -> str:
         out += [f"## {section.number}. {section.title.zh} · {section.title.en}", ""]
         out += ["| 术语 · term | lesson | API · command |", "|---|---|---|"]
         for topic in section.topics:
-            lessons = [_lesson(n, "en") for n in topic.lessons] + [f"see {_lesson(n, 'en')}" for n in topic.see]
+            lessons = [_lesson(n, "en") for n in topic.lessons] + [
+                f"see {_lesson(n, 'en')}" for n in topic.see
+            ]
             tools = [f"`{topic.api}`"] if topic.api else []
             tools += [f"`{topic.command}`"] if topic.command else []
             if topic.missing is not None:
                 tools.append(f"**not covered · 未覆盖**: {topic.missing.en} · {topic.missing.zh}")
-            cells = [f"{topic.term.zh} · {topic.term.en}", "<br>".join(lessons) or "—", "<br>".join(tools) or "—"]
+            cells = [
+                f"{topic.term.zh} · {topic.term.en}",
+                "<br>".join(lessons) or "—",
+                "<br>".join(tools) or "—",
+            ]
             out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         out.append("")
     out += ["## Not covered · 未覆盖", ""]
     for section, topic in uncovered():
-        out.append(f"- {section.number}. {topic.term.en} · {topic.term.zh}: {topic.missing.en} · {topic.missing.zh}")
+        out.append(
+            f"- {section.number}. {topic.term.en} · {topic.term.zh}: {topic.missing.en} · {topic.missing.zh}"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -94,7 +102,9 @@ def course_html(lang: str, verdicts: dict[str, tuple[str, str]]) -> str:
     w, esc = WORDS[lang], html.escape
     rows = []
     for section in COURSE:
-        rows.append(f'<tr class="course-section"><th colspan="3">{section.number}. {esc(getattr(section.title, lang))}</th></tr>')
+        rows.append(
+            f'<tr class="course-section"><th colspan="3">{section.number}. {esc(getattr(section.title, lang))}</th></tr>'
+        )
         for topic in section.topics:
             links = []
             for name in (*topic.lessons, *topic.see):
@@ -102,14 +112,20 @@ def course_html(lang: str, verdicts: dict[str, tuple[str, str]]) -> str:
                 verdict, label = verdicts.get(name, ("none", ""))
                 badge = f' <span class="badge {esc(verdict)}">{esc(label)}</span>' if label else ""
                 prefix = "" if name in topic.lessons else f"{w['see']} "
-                links.append(f'{prefix}<a href="#{esc(name)}">{exp.lesson if exp else "?"}. {esc(name)}</a>{badge}')
+                links.append(
+                    f'{prefix}<a href="#{esc(name)}">{exp.lesson if exp else "?"}. {esc(name)}</a>{badge}'
+                )
             tools = [f"<code>{esc(x)}</code>" for x in (topic.api, topic.command) if x]
             if topic.missing is not None:
                 tools.append(f"<b>{w['missing']}</b>: {esc(getattr(topic.missing, lang))}")
             other = "en" if lang == "zh" else "zh"
             term = f"{esc(getattr(topic.term, lang))}<br><small>{esc(getattr(topic.term, other))}</small>"
-            rows.append(f"<tr><td>{term}</td><td>{'<br>'.join(links) or w['none']}</td><td>{'<br>'.join(tools) or w['none']}</td></tr>")
-    return f'<section id="course"><h2>{w["title"]}</h2><table class="course">{"".join(rows)}</table></section>'
+            rows.append(
+                f"<tr><td>{term}</td><td>{'<br>'.join(links) or w['none']}</td><td>{'<br>'.join(tools) or w['none']}</td></tr>"
+            )
+    return (
+        f'<section id="course"><h2>{w["title"]}</h2><table class="course">{"".join(rows)}</table></section>'
+    )
 
 
 def write_course_markdown(path: str | os.PathLike) -> Path:
