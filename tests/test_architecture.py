@@ -36,7 +36,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("report", "serve"),
     ("experiments",),
     ("app",),
-    ("integrations",),  # planned
+    ("integrations",),  # other ecosystems (Hugging Face), optional extras
     ("interpret",),
     ("training",),
     ("data",),
@@ -44,7 +44,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("models",),
     ("layers",),
     ("attention",),
-    ("_io", "figures", "__init__"),  # small shared modules: everyone may use them; they use no attnlab module
+    ("_io", "figures", "threads", "progress", "__init__"),  # small shared modules: everyone may use them;
+    # they use no attnlab module
 ]
 RANK = {unit: i for i, units in enumerate(LAYERS) for unit in units}
 UNLIMITED = ("experiments",)  # folders exempt from the size limits

@@ -147,7 +147,7 @@ def test_weights_do_not_include_dropout():
     torch.testing.assert_close(w.sum(-1), torch.ones_like(w.sum(-1)))
 
 
-def test_auto_picks_sdpa_for_dense_and_chunked_for_sparse_or_general_mods():
+def test_auto_picks_sdpa_for_dense_banded_for_bands_and_chunked_for_sparse_or_general_mods():
     q, k, v = make_qkv((1, 2, 2, 4096, 4096, 8, 8), torch.float32)
 
     def pick(**kw):
@@ -158,7 +158,13 @@ def test_auto_picks_sdpa_for_dense_and_chunked_for_sparse_or_general_mods():
     small = torch.zeros(1, 2, 1024, 8)  # a 2 x 1024^2 bias (8 MiB) is cheap to materialise for SDPA
     assert choose_backend(make_request(small, small, small, None, mods.alibi(2), None, 0.0)) == "sdpa"
     assert pick(score_mod=mods.alibi(2)) == "chunked"  # 2 x 4096^2 (128 MiB) is not
-    assert pick(mask=masks.sliding_window(128)) == "chunked"
+    assert pick(mask=masks.sliding_window(128)) == "banded"  # a narrow band: one fused call over blocks
+    assert pick(mask=masks.sliding_window(128) & masks.padding(torch.tensor([3000]))) == "banded"
+    assert pick(mask=masks.sliding_window(2500)) == "sdpa"  # windows of over half the keys
+    qb, kb = torch.arange(32)[:, None], torch.arange(32)[None, :]
+    columns = masks.block_sparse(((qb - kb).abs() <= 1) | (kb % 8 == 0), 128)  # no band: columns reach back
+    assert pick(mask=columns) == "chunked"
+    assert pick(mask=masks.block_sparse((qb - kb).abs() <= 1, 128)) == "banded"
     assert pick(score_mod=mods.softcap(20.0)) == "chunked"
     assert "flex" in BACKENDS and pick(score_mod=mods.softcap(20.0)) != "flex"  # never on CPU
 
@@ -169,7 +175,7 @@ def test_default_scale_is_inverse_sqrt_dim():
 
 
 def test_backends_register_themselves_and_requests_take_keywords():
-    assert list(BACKENDS)[:4] == ["reference", "sdpa", "chunked", "flex"]
+    assert list(BACKENDS)[:5] == ["reference", "sdpa", "chunked", "banded", "flex"]
     assert {"linear", "performer", "nystrom", "linformer", "int8"} <= set(BACKENDS)
     with pytest.raises(TypeError):
         Request(1, 2, 2, 3, 3, 4, 4, torch.float32, torch.device("cpu"), None, None, 0.5, 0.0, False)

@@ -51,8 +51,9 @@ def test_value_errors_are_reported_in_one_line(capsys, monkeypatch):
 
     monkeypatch.setattr(attnlab.experiments, "run_experiment", broken)
     assert main(["run", "scaled-dot-product"]) == 2
-    err = capsys.readouterr().err
-    assert err.strip() == "attnlab run: error: profile: expected one of ('smoke', 'quick', 'full')"
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "attnlab run: error: profile: expected one of ('smoke', 'quick', 'full')"
+    assert all(line.startswith("attnlab: ") and "torch thread" in line for line in err[:-1])  # the choice
 
 
 def test_run_records_threads_and_skips_seeds_already_done(tmp_path, capsys):

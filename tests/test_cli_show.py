@@ -24,7 +24,20 @@ def demo_cache(tmp_path_factory):
 
 def test_show_writes_png_and_top3_matches_the_weights(tmp_path, capsys):
     out = tmp_path / "coffee.png"
-    assert main(["show", "coffee-qa", COFFEE, "--layer", "0", "--head", "1", "--out", str(out)]) == 0
+    args = [
+        "show",
+        "coffee-qa",
+        COFFEE,
+        "--kind",
+        "encoder",
+        "--layer",
+        "0",
+        "--head",
+        "1",
+        "--out",
+        str(out),
+    ]
+    assert main(args) == 0
     text = capsys.readouterr().out
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"heatmap: {out}" in text
     assert "encoder attention, layer 0 of 0..1, head 1" in text and "output: " in text
@@ -36,6 +49,16 @@ def test_show_writes_png_and_top3_matches_the_weights(tmp_path, capsys):
     assert printed == pytest.approx(top, abs=0.006)
     grid = text.split("shades (darker = more weight):\n")[1].split("\nheatmap:")[0].splitlines()
     assert len(grid) == 1 + len(COFFEE) and "咖啡店" in grid[0]
+
+
+def test_show_defaults_to_the_map_the_answer_is_read_through(tmp_path, capsys):
+    """For a classifier with attention pooling, the answer is computed from sum_t alpha_t h_t: that
+    distribution (one row over the story's tokens, summing to 1) is what ``show`` draws by default."""
+    assert main(["show", "coffee-qa", COFFEE + "……我去了几次咖啡店？", "--out", str(tmp_path / "p.png")]) == 0
+    text = capsys.readouterr().out
+    assert "coffee-qa: pooling attention, layer 0 of 0..0" in text
+    tokens = inspect_text("coffee-qa", COFFEE + "……").axes["pooling"][1]
+    assert "……" in tokens and len(tokens) == len(COFFEE) + 1  # the ellipsis is one token
 
 
 def test_cross_attention_of_the_date_translator(tmp_path, capsys):
@@ -51,7 +74,10 @@ def test_cross_attention_of_the_date_translator(tmp_path, capsys):
     "argv,message",
     [
         (["show", "nope", "x"], "unknown model 'nope'; known models: coffee-qa"),
-        (["show", "coffee-qa", "咖啡", "--layer", "7"], "layer: expected an index in 0..1"),
+        (
+            ["show", "coffee-qa", "咖啡", "--kind", "encoder", "--layer", "7"],
+            "layer: expected an index in 0..1",
+        ),
         (["show", "coffee-qa", "咖啡", "--kind", "cross"], "kind: expected one of ['encoder', 'pooling']"),
         (["show", "coffee-qa", " "], "text: expected some text"),
         (["show", "coffee-qa", "咖啡", "--out", "x.jpg"], "out: expected a .png"),

@@ -1,13 +1,18 @@
-"""Metrics against hand-computed values."""
+"""Metrics against hand-computed values (and ROUGE-L's LCS against a brute-force oracle)."""
+
+from itertools import combinations
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from attnlab.data import generate
 from attnlab.data.metrics import (
     alignment_error_rate,
     alignment_from_attention,
     bleu,
+    bleu_with_signature,
     classification_accuracy,
     exact_match,
     qa_f1,
@@ -46,6 +51,43 @@ def test_bleu_with_sacrebleu():
     two_refs = bleu(["a b c d e"], [["x y z w v", "a b c d e"]])
     assert two_refs == pytest.approx(100)
     assert bleu(["the dog ran"], ["a cat sat on a mat"]) < 10
+
+
+def test_bleu_signature_names_the_settings():
+    sacrebleu = pytest.importorskip("sacrebleu")
+    hyps, refs = ["The cat sat on a mat", "a dog"], ["the cat sat on the mat", "the dog ran"]
+    score, signature = bleu_with_signature(hyps, refs, lowercase=True)
+    direct = sacrebleu.corpus_bleu([h.lower() for h in hyps], [[r.lower() for r in refs]])
+    assert score == pytest.approx(direct.score)
+    assert bleu(hyps, refs) == pytest.approx(bleu_with_signature(hyps, refs)[0])
+    assert (
+        "case:lc" in signature and "tok:13a" in signature and f"version:{sacrebleu.__version__}" in signature
+    )
+    cased, signature = bleu_with_signature(hyps, refs)
+    assert "case:mixed" in signature and cased < score  # "The" no longer matches "the"
+
+
+def _lcs_brute_force(a, b):
+    """The longest common subsequence by trying every subsequence of ``a`` (short inputs only)."""
+    for k in range(len(a), 0, -1):
+        for picked in combinations(a, k):
+            it = iter(b)
+            if all(x in it for x in picked):  # ``in`` on an iterator consumes it: a subsequence test
+                return k
+    return 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from("abcd"), max_size=8), st.lists(st.sampled_from("abcd"), max_size=8))
+def test_rouge_l_lcs_matches_brute_force(hyp, ref):
+    lcs = _lcs_brute_force(hyp, ref)
+    r = rouge_l(hyp, ref)
+    if lcs == 0:
+        assert r == {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+    else:
+        assert r["precision"] == pytest.approx(lcs / len(hyp)) and r["recall"] == pytest.approx(
+            lcs / len(ref)
+        )
 
 
 def test_rouge_l():

@@ -349,6 +349,26 @@ def test_coffee_shop_evidence(lang):
     assert {e.meta["qtype"] for e in examples} == {"first", "order", "now"}
 
 
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_coffee_shop_asks_how_many_times_and_where(lang):
+    """几次 / how many times: the answer is the number of visits, and each visit's mention of the shop
+    is an answer span; "where" points at the shop; "……" replaces the fillers when asked for."""
+    examples = generate("coffee-shop", 90, seed=2, lang=lang, questions=("times", "where"), ellipsis=0.5)
+    counts = {"zh": ["一次", "两次", "三次"], "en": ["once", "twice", "three times"]}[lang]
+    for e in examples:
+        place = e.src[slice(*e.meta["key_spans"]["place"])]
+        if e.meta["qtype"] == "times":
+            assert e.tgt == counts[e.meta["visits"] - 1]
+            assert [e.src[s:t] for s, t in e.meta["answer_spans"]] == [place] * e.meta["visits"]
+            assert e.src.count(place) == e.meta["visits"] + 2  # visits, the closing and the question
+        else:
+            assert e.meta["qtype"] == "where" and e.tgt == place
+    assert {e.meta["visits"] for e in examples} == {1, 2, 3}
+    assert sum("……" in e.src or "…" in e.src for e in examples) > 20
+    with pytest.raises(ValueError, match="ellipsis"):
+        generate("coffee-shop", 1, ellipsis=2.0)
+
+
 def test_coffee_shop_story_from_the_course():
     found = [
         e

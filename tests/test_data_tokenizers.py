@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from attnlab.data import CharTokenizer, WordTokenizer, load_tokenizer
 from attnlab.data.tokenizers import SPECIALS, tokenizer_from_dict
 
-ALPHABET = "abcXYZ019 .,!?'-()$我去了咖啡店回家。，？「」\n\tÄé"
+ALPHABET = "abcXYZ019 .,!?'-()$我去了咖啡店回家。，？「」\n\tÄé…"
 texts = st.text(alphabet=ALPHABET, max_size=40)
 CANONICAL = [
     "Yesterday I went to a coffee shop and ordered a latte.",
@@ -53,6 +53,13 @@ def test_word_tokenizer_splits_chinese_by_character_and_keeps_english_words():
     tok = WordTokenizer.fit(CANONICAL)
     assert tok.tokenize("我去了咖啡店。") == ["我", "去", "了", "咖", "啡", "店", "。"]
     assert tok.tokenize("I don't know, well-known 3.14") == ["I", "don't", "know", ",", "well-known", "3.14"]
+
+
+def test_an_ellipsis_is_one_token():
+    """The course writes "拿铁……然后": "……" (and "…", "...") must stay one token, not two unknowns."""
+    text = "点了一杯拿铁……然后... ok…"
+    assert CharTokenizer.fit([text]).tokenize(text) == [*"点了一杯拿铁", "……", *"然后", "...", *" ok", "…"]
+    assert WordTokenizer.fit([text]).tokenize(text)[5:] == ["铁", "……", "然", "后", "...", "ok", "…"]
 
 
 def test_vocabulary_order_specials_unknown_and_limits():

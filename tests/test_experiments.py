@@ -63,7 +63,7 @@ def test_report_has_one_section_per_lesson_in_both_languages(tmp_path):
         text = page.read_text(encoding="utf-8")
         parser = _Collect()
         parser.feed(text)
-        assert parser.sections == list(EXPERIMENTS)
+        assert parser.sections == ["course", *EXPERIMENTS]  # the course map first, then every lesson
         assert marker in text and not parser.links  # offline: nothing fetched from the network
         for src in parser.images:
             assert (tmp_path / src).is_file()

@@ -241,3 +241,19 @@ def test_learned_linformer_projection_starts_as_pooling_and_trains():
             torch.randn(1, 1, 20, 8),
             backend=linformer(projection=proj),
         )
+
+
+def test_int8_products_are_exact_integers_and_blocks_match_the_dense_weights(monkeypatch):
+    from attnlab.attention.backends import int8
+
+    a = torch.randint(-127, 128, (37, 16), dtype=torch.int8)
+    b = torch.randint(-127, 128, (23, 16), dtype=torch.int8)
+    exact = a.long() @ b.long().T
+    assert torch.equal(int8.int_matmul(a, b.T).long(), exact)  # torch._int_mm where it runs
+    q, k, v = make_qkv((2, 4, 2, 45, 61, 16, 8), torch.float32)
+    mask = masks.sliding_window(9) & masks.padding(torch.tensor([61, 30]))
+    monkeypatch.setattr(int8, "SCORE_BUDGET", 2 * 4 * 61 * 7)  # blocks of 7 query rows
+    out, w = attend(q, k, v, mask=mask, backend="int8", return_weights=True)  # weights: one dense block
+    torch.testing.assert_close(out, w @ v.repeat_interleave(2, dim=1), atol=1e-5, rtol=1e-5)
+    monkeypatch.setattr(int8, "has_int_mm", lambda device_type: False)  # the float32 emulation
+    torch.testing.assert_close(attend(q, k, v, mask=mask, backend="int8"), out, atol=1e-6, rtol=1e-6)

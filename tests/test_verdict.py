@@ -102,7 +102,7 @@ def _fake(calls: list, reason: Text | None = None, figure: str | None = "f.png")
         ]
 
     text = Text("t", "t")
-    return Experiment("fake", 99, text, text, text, text, run=run, criteria=criteria)
+    return Experiment("fake", text, text, text, text, run=run, criteria=criteria)
 
 
 def test_seeds_are_resumable_and_judged_together(tmp_path):

@@ -14,8 +14,16 @@ import sys
 import traceback
 
 from attnlab.app.errors import UsageError
+from attnlab.data.base import DatasetUnavailable
 
 __all__ = ["UsageError", "build_parser", "main"]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (``attnlab CMD: error: ...``), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _dispatch(target: str):
@@ -34,7 +42,25 @@ def _dispatch(target: str):
 def cmd_bench(args: argparse.Namespace) -> int:
     import importlib
 
+    from attnlab.threads import configure
+
+    configure(args.threads)
     return importlib.import_module(f"attnlab.bench.{args.suite}").run(args)
+
+
+THREADS_HELP = (
+    "torch threads (default: $ATTNLAB_THREADS, else the CPUs this process may use, 1 when the machine "
+    "is already busy); printed on stderr"
+)
+PROFILE_HELP = (
+    "smoke (seconds, checks that it runs), quick (minutes, the demo) or full (the reference results: "
+    "3 seeds, 1 thread each); default quick"
+)
+
+
+def add_threads_argument(p: argparse.ArgumentParser, text: str = THREADS_HELP) -> None:
+    """``--threads N`` (see :mod:`attnlab.threads`)."""
+    p.add_argument("--threads", type=int, default=None, metavar="N", help=text)
 
 
 def _add_seed_arguments(p: argparse.ArgumentParser) -> None:
@@ -42,17 +68,18 @@ def _add_seed_arguments(p: argparse.ArgumentParser) -> None:
         "--seed", type=int, action="append", default=None, metavar="S",
         help="run this seed (repeatable; default: the profile's seeds, 3 for full, 1 otherwise)",
     )  # fmt: skip
-    p.add_argument(
-        "--threads", type=int, default=None,
-        help="torch threads per run (default: 1 for full profiles of experiments that do not time the "
-        "machine, torch's default otherwise); recorded",
-    )  # fmt: skip
+    add_threads_argument(
+        p,
+        "torch threads per run (default: $ATTNLAB_THREADS, else 1 for full profiles of experiments that do "
+        "not time the machine, else the CPUs this process may use, 1 when the machine is already busy); "
+        "printed and recorded in results.json",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     from attnlab import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="attnlab",
         description="Attention mechanisms, implemented once, checked against an oracle, trained and shown.",
     )
@@ -66,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run every experiment's quick profile and write the report beside the reference results"
     )
     p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"], help=PROFILE_HELP)
     _add_seed_arguments(p)
     p.set_defaults(func=_dispatch("attnlab.report.commands:demo"))
 
@@ -76,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "name", choices=list(EXPERIMENTS), metavar="NAME", help=f"one of: {', '.join(EXPERIMENTS)}"
     )
-    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"])
+    p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"], help=PROFILE_HELP)
     p.add_argument("--out", default="attnlab-runs", help="runs folder (default: attnlab-runs)")
     _add_seed_arguments(p)
     p.add_argument(
@@ -95,38 +122,58 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.set_defaults(func=_dispatch("attnlab.report.commands:report"))
 
-    p = sub.add_parser("bench", help="run a benchmark and print its table")
-    bench_sub = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
-    from attnlab.bench import attention, efficient
-
-    for suite, help_text in (
-        (attention, "dense backends vs direct SDPA: time, GFLOP/s, memory"),
-        (efficient, "local, block-sparse, linear, Performer vs dense SDPA"),
-    ):
-        b = bench_sub.add_parser(suite.__name__.rsplit(".", 1)[1], help=help_text, description=suite.__doc__)
-        suite.add_arguments(b)
-        b.set_defaults(func=cmd_bench)
+    _add_bench(sub)
 
     p = sub.add_parser("show", help="one attention map of a model on a text: PNG heatmap + terminal view")
-    p.add_argument("model", help="a demo model (coffee-qa, dates-bahdanau), minilm, or a checkpoint folder")
+    p.add_argument("model", help="a demo model (coffee-qa...), minilm, a checkpoint or Hugging Face folder")
     p.add_argument("text", help="the input text")
     p.add_argument("--layer", type=int, default=None, help="layer index (default: the last)")
     p.add_argument("--head", type=int, default=None, help="head index (default: the mean of all heads)")
     p.add_argument("--kind", choices=["encoder", "decoder", "cross", "pooling"], default=None)
     p.add_argument("--out", default="attnlab-out/show.png", help="PNG file (default: attnlab-out/show.png)")
     p.add_argument("--max-tokens", type=int, default=128, help="refuse longer texts (default 128)")
-    p.add_argument("--models", default=None, help="a folder of training runs whose names MODEL may use")
+    p.add_argument("--models", default=None, help="a folder of runs / Hugging Face folders MODEL may name")
     p.set_defaults(func=_dispatch("attnlab.app.show:run"))
 
+    _add_serve(sub)
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_bench(sub) -> None:
+    """``attnlab bench SUITE``: each suite module of :mod:`attnlab.bench` adds its own arguments."""
+    p = sub.add_parser("bench", help="run a benchmark and print its table")
+    bench_sub = p.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    from attnlab.bench import attention, efficient, serve
+
+    for suite, help_text in (
+        (attention, "dense backends vs direct SDPA: time, GFLOP/s, memory"),
+        (efficient, "local, block-sparse, linear, Performer vs dense SDPA"),
+        (serve, "the explorer under concurrent clients: errors, requests/s, p50/p99 latency"),
+    ):
+        b = bench_sub.add_parser(suite.__name__.rsplit(".", 1)[1], help=help_text, description=suite.__doc__)
+        suite.add_arguments(b)
+        add_threads_argument(b)
+        b.set_defaults(func=cmd_bench)
+
+
+def _add_serve(sub) -> None:
     p = sub.add_parser("serve", help="local web explorer of attention maps (http://127.0.0.1:8765)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1, this machine)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free port)")
-    p.add_argument("--models", default=None, help="a folder of training runs to offer besides the demos")
-    p.add_argument("--max-tokens", type=int, default=128, help="longest text accepted (default 128)")
+    p.add_argument("--models", default=None, help="a folder of runs / Hugging Face folders to offer too")
+    p.add_argument(
+        "--max-tokens", type=int, default=128, help="longest text accepted (default 128, at most 512)"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=8,
+        help="worker threads answering requests (default 8; more wait in a queue)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no request log on stderr")
+    add_threads_argument(p)
     p.set_defaults(func=_dispatch("attnlab.serve:run"))
-
-    _add_optional_commands(sub)
-    return parser
 
 
 def _add_optional_commands(sub) -> None:
@@ -134,6 +181,10 @@ def _add_optional_commands(sub) -> None:
     from attnlab.app import data_commands, inference, train
 
     data_commands.add_parser(sub)
+    p = sub.add_parser("course", help="the course map: every topic, the lesson, API and command that show it")
+    p.add_argument("--lang", choices=("both", "zh", "en"), default="both", help="language(s) of the map")
+    p.add_argument("--markdown", metavar="PATH", help="write the map as Markdown (docs/course.md) instead")
+    p.set_defaults(func=_dispatch("attnlab.report.course:run"))
     train.add_parser(sub)
     inference.add_parsers(sub)
 
@@ -149,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (UsageError, ValueError, FileNotFoundError) as e:
+    except (UsageError, ValueError, FileNotFoundError, DatasetUnavailable) as e:
         if os.environ.get("ATTNLAB_DEBUG"):
             traceback.print_exc()
         print(f"attnlab {args.command}: error: {e}", file=sys.stderr)

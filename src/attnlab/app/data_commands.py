@@ -64,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
             return _show(args)
         return _prepare(args)
     except DatasetUnavailable as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"attnlab data {args.data_command}: error: {err}", file=sys.stderr)
         return 1
     except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"attnlab data {args.data_command}: error: {err}", file=sys.stderr)
         return 2
 
 

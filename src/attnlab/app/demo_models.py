@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 DEMO_STEPS_ENV = "ATTNLAB_DEMO_STEPS"  # fewer training steps for the demo models (tests)
-COFFEE_SENTENCE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了。我先去了哪里？"
+COFFEE_SENTENCE = "我昨天去了一家咖啡店，点了一杯拿铁……然后我从咖啡店出来，回家了。我去了哪里？"
+# The course's own questions: where did I go (first / now), and how many times (几次).
+COFFEE_QUESTIONS = ["first", "now", "where", "times"]
 
 
 @dataclass
@@ -34,10 +36,11 @@ class DemoModel:
 
 DEMO_MODELS = {
     "coffee-qa": DemoModel(
-        "coffee-shop", "transformer-classifier", 300, {"questions": ["first", "now"]},
+        "coffee-shop", "transformer-classifier", 400, {"questions": COFFEE_QUESTIONS, "ellipsis": 0.25},
         {"d_model": 32, "num_heads": 4, "num_layers": 2, "pooling": "attention"},
-        "Transformer classifier (2 layers, 4 heads, attention pooling) answering coffee-shop story "
-        "questions (zh); trained on first use (300 steps, 10-30 s on one core), then cached",
+        "Transformer classifier (2 layers, 4 heads, attention pooling) answering the course's coffee-shop "
+        "questions in Chinese (where did I go first, where am I now, how many times); trained on first "
+        "use (400 steps, 20-60 s on one core), then cached",
         COFFEE_SENTENCE,
     ),
     "dates-bahdanau": DemoModel(
@@ -58,7 +61,13 @@ def demo_folder(name: str) -> Path:
     return cache_dir() / "demo-models" / f"{name}-{key}"
 
 
-_TRAIN_LOCK = threading.Lock()
+_LOCKS_LOCK = threading.Lock()
+_TRAIN_LOCKS: dict[str, threading.Lock] = {}  # one per demo: training one never blocks the other
+
+
+def _train_lock(name: str) -> threading.Lock:
+    with _LOCKS_LOCK:
+        return _TRAIN_LOCKS.setdefault(name, threading.Lock())
 
 
 def ensure_demo(name: str) -> Path:
@@ -71,7 +80,7 @@ def ensure_demo(name: str) -> Path:
     from .recipes import RECIPE_FILE, Recipe, RecipeTask
 
     final = demo_folder(name)
-    with _TRAIN_LOCK:
+    with _train_lock(name):
         if latest_checkpoint(final) is not None:
             return final
         spec = DEMO_MODELS[name]

@@ -9,9 +9,12 @@ one head), so every row sums to 1.
 
 Models (:func:`list_models`): attnlab training checkpoints found in a folder (``recipe.json`` beside the
 weights, see :mod:`attnlab.app.inference`), built-in demo models trained once on first use and cached under
-``$ATTNLAB_CACHE/demo-models`` (``~/.cache/attnlab``), and ``minilm`` when the MiniLM package is
-installed. Decoder rows are labelled by the token each step produced; decoder keys by the token each
-step read (``<bos>`` first).
+``$ATTNLAB_CACHE/demo-models`` (``~/.cache/attnlab``), ``minilm`` when the MiniLM package is
+installed, and local Hugging Face folders (``config.json`` + safetensors, given as a path or found in
+the models folder; :mod:`attnlab.app.hf_inspect`) whose attention runs through attnlab. ``minilm`` is
+one such folder (read by attnlab's own BERT encoder when transformers is not installed). Decoder rows
+are labelled by the token each step produced; decoder keys by the token each step read (``<bos>``
+first).
 """
 
 from __future__ import annotations
@@ -119,34 +122,62 @@ def list_models(folder: str | Path | None = None) -> dict[str, str]:
     if _find_minilm() is not None:
         out["minilm"] = MINILM
     if folder is not None:
-        out.update({name: desc for name, (_, desc) in find_checkpoints(folder).items() if name not in out})
+        found = {**find_hf_folders(folder), **find_checkpoints(folder)}
+        out.update({name: desc for name, (_, desc) in found.items() if name not in out})
     return out
 
 
+def find_hf_folders(folder: str | Path) -> dict[str, tuple[Path, str]]:
+    """Local Hugging Face folders in ``folder`` (itself or one level down)."""
+    from .hf_inspect import find_folders
+
+    return find_folders(folder)
+
+
 class ModelStore:
-    """A small LRU of loaded models; one lock makes concurrent first loads safe (each loads once)."""
+    """A small LRU of loaded models, safe under concurrent requests.
+
+    Each key loads once behind its own lock: while one model loads (a demo model may train for a
+    minute on first use), requests for models already loaded, or for other models, do not wait. The
+    store's own lock is held only to look up and insert, never during a load or an inference."""
 
     def __init__(self, size: int = 4) -> None:
         if size < 1:
             raise ValueError(f"size: expected >= 1, got {size}")
         self.size, self._items, self._lock = size, OrderedDict(), threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
 
-    def get(self, key: str, load: Callable[[], tuple]) -> tuple:
+    def _lookup(self, key: str):
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
-            else:
-                self._items[key] = load()
+                return self._items[key]
+            return None
+
+    def get(self, key: str, load: Callable[[], tuple]) -> tuple:
+        if (found := self._lookup(key)) is not None:
+            return found
+        with self._lock:
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # one load per key; other keys go on
+            if (found := self._lookup(key)) is not None:
+                return found  # loaded by the request we waited for
+            item = load()
+            with self._lock:
+                self._items[key] = item
                 while len(self._items) > self.size:
                     self._items.popitem(last=False)
-            return self._items[key]
+                self._loading.pop(key, None)
+            return item
 
 
 DEFAULT_STORE = ModelStore(2)
 
 
 def _load(model: str | Path, models_dir, allow_paths: bool) -> tuple[str, Callable[[], tuple], str]:
-    """``(cache key, loader, description)`` for a model name or (with ``allow_paths``) a checkpoint path."""
+    """``(cache key, loader, description)`` for a model name or (with ``allow_paths``) a checkpoint or
+    Hugging Face folder path."""
+    from . import hf_inspect
     from .inference import load
 
     name = str(model)
@@ -154,10 +185,12 @@ def _load(model: str | Path, models_dir, allow_paths: bool) -> tuple[str, Callab
         loader = lambda: ("recipe", *load(str(ensure_demo(name)))[:2])  # noqa: E731
         return f"demo:{demo_folder(name)}", loader, DEMO_MODELS[name].description
     if name == "minilm" and (folder := _find_minilm()) is not None:
+        if hf_inspect.available():  # one Hugging Face folder among others
+            return f"hf:{folder}", hf_inspect.loader(folder), MINILM
         from attnlab.data.pretrained import load_bert
 
         return f"minilm:{folder}", lambda: ("bert", *load_bert(folder)), MINILM
-    found = find_checkpoints(models_dir) if models_dir is not None else {}
+    found = {**find_hf_folders(models_dir), **find_checkpoints(models_dir)} if models_dir is not None else {}
     if name in found:
         path, desc = found[name]
     elif allow_paths and name and Path(name).exists():
@@ -166,6 +199,9 @@ def _load(model: str | Path, models_dir, allow_paths: bool) -> tuple[str, Callab
         known = ", ".join(list_models(models_dir))
         hint = " (the MiniLM package is not installed)" if name == "minilm" else ""
         raise ValueError(f"model: unknown model {name!r}{hint}; known models: {known}")
+    if Path(path).is_dir() and hf_inspect.read_config(path) is not None:  # errors name what is missing
+        desc = desc if name in found else hf_inspect.describe(path)
+        return f"hf:{Path(path).resolve()}", hf_inspect.loader(Path(path)), desc
     return f"ckpt:{Path(path).resolve()}", lambda: ("recipe", *load(str(path))[:2]), desc
 
 
@@ -283,6 +319,10 @@ def inspect_text(
     key, loader, desc = _load(model, models_dir, allow_paths)
     kind, *parts = (store or DEFAULT_STORE).get(key, loader)
     with torch.inference_mode():
-        run = _run_bert if kind == "bert" else _run_recipe
-        found = run(*parts, text, max_tokens)
+        if kind == "hf":
+            from .hf_inspect import run_hf
+
+            found = _result(*run_hf(*parts, text, lambda n: _check_length(n, max_tokens)))
+        else:
+            found = (_run_bert if kind == "bert" else _run_recipe)(*parts, text, max_tokens)
     return Inspection(model=str(model), description=desc, **found)

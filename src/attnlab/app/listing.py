@@ -3,10 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import re
+import textwrap
+
+# A sentence ends at ". " unless the dot closes an abbreviation ("et al.", "e.g.", "i.e.", "vs.").
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bvs)\.\s")
 
 
-def _first_line(obj) -> str:
-    return (obj.__doc__ or "").strip().splitlines()[0] if obj.__doc__ else ""
+def _first_sentence(obj) -> str:
+    """The first sentence of ``obj``'s docstring, whole (it may span several source lines)."""
+    paragraph = " ".join((obj.__doc__ or "").strip().split("\n\n")[0].split())
+    end = _SENTENCE_END.search(paragraph)
+    return paragraph[: end.start() + 1] if end else paragraph
+
+
+def _entry(name: str, text: str, width: int) -> str:
+    """``name`` then ``text`` wrapped at 110 columns, continuation lines under the text."""
+    indent = " " * (2 + width + 1)
+    return textwrap.fill(text, 110, initial_indent=f"  {name:<{width}} ", subsequent_indent=indent)
 
 
 def _print_backends() -> None:
@@ -43,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     for title, table in sections:
         print(f"\n{title}:")
         for name, obj in table.items():
-            print(f"  {name:<15} {_first_line(obj)}")
+            print(_entry(name, _first_sentence(obj), 15))
     print(f"\nModels (attnlab.models.create_model(NAME); `attnlab train` takes {', '.join(FAMILIES)}):")
     for name, text in list_models().items():
         print(f"  {name:<23} {text}")

@@ -17,12 +17,15 @@ from torch import Tensor
 from .inspect import Inspection, inspect_text
 
 SHADES = " ░▒▓█"
-PREFERRED_KINDS = ("cross", "encoder", "decoder", "pooling")
+# The map the output is read through comes first: cross-attention for seq2seq, the pooling
+# distribution for classifiers (the answer is computed from sum_t alpha_t h_t), then self-attention.
+PREFERRED_KINDS = ("cross", "pooling", "encoder", "decoder")
 GRID_MAX_KEYS = 48
 
 
 def default_kind(inspection: Inspection) -> str:
-    """The most telling map of a model: cross-attention for seq2seq, else encoder, decoder, pooling."""
+    """The map that explains the output: cross-attention for seq2seq, the pooling distribution for
+    classifiers, else encoder or decoder self-attention."""
     for kind in PREFERRED_KINDS:
         if kind in inspection.attentions:
             return kind
@@ -109,6 +112,8 @@ def show(
 
 def run(args: argparse.Namespace) -> int:
     """``attnlab show``: print the terminal view and where the PNG went."""
+    if args.models is not None and not Path(args.models).is_dir():
+        raise ValueError(f"--models: {args.models} is not a folder")
     _, text, path = show(
         args.model,
         args.text,

@@ -2,17 +2,25 @@
 
 The top-level CLI registers this with ``attnlab.app.train.add_parser(subparsers)``; the command
 sets ``func=run``. ``--nproc N`` relaunches the same command under torchrun in N processes (data
-parallel, gloo on CPU / nccl on GPU); ``--resume`` continues from the newest checkpoint in ``--out``.
-Each checkpoint holds ``recipe.json`` (task, tokenizer, labels) beside the weights, so the model can
-be rebuilt and evaluated later without the training command.
+parallel, gloo on CPU / nccl on GPU); ``--resume`` continues from the newest checkpoint in ``--out``
+(bit-identical to an uninterrupted run when ``--steps`` is unchanged; a new ``--steps`` stretches the
+learning-rate schedule, and the command says so). ``--threads`` (or ``ATTNLAB_THREADS``) sets the
+torch threads, otherwise chosen by :mod:`attnlab.threads`; the choice is printed and written into
+``metrics.jsonl`` (the ``start`` record). Each checkpoint holds ``recipe.json`` (task, tokenizer,
+labels) beside the weights, so the model can be rebuilt and evaluated later without the training
+command.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 
 from attnlab.training.config import SCHEDULES, TrainConfig
+
+from .errors import UsageError
 
 # (flag, TrainConfig field or None, type, help): one table drives the parser, the config and the
 # command line handed to torchrun's workers, so the three cannot drift apart.
@@ -37,7 +45,9 @@ _OPTIONS = [
     ("--train-size", None, int, "training examples generated for the recipe (default 2000)"),
     ("--eval-size", None, int, "held-out examples per evaluation (default 200)"),
     ("--nproc", None, int, "processes for data-parallel training via torchrun (default 1)"),
-]
+    ("--threads", None, int, "torch threads per process (default: $ATTNLAB_THREADS, else the CPUs this "
+     "process may use divided among --nproc, 1 when the machine is already busy); printed, logged"),
+]  # fmt: skip
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -53,8 +63,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         p.add_argument(flag, type=kind, default=None, help=text)
     p.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE", help="task parameter")
     p.add_argument("--model-arg", action="append", default=[], metavar="KEY=VALUE", help="model config field")
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--resume", action="store_true",
+        help="continue from the newest checkpoint in --out (bit-identical only with the same --steps)",
+    )  # fmt: skip
+    p.add_argument(
+        "--quiet", action="store_true", help="no progress (bar or log lines) and no slowdown warning"
+    )
     p.set_defaults(func=run)
     return p
 
@@ -88,27 +103,114 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig: defaults, then ``--config`` file, then explicit options."""
+    if args.config and not os.path.isfile(args.config):
+        raise UsageError(f"--config: {args.config} is not a file (expected a TrainConfig JSON file)")
     base = TrainConfig.load(args.config).to_dict() if args.config else {}
     for flag, name, _, _ in _OPTIONS:
         value = getattr(args, flag[2:].replace("-", "_"))
         if name is not None and value is not None:
             base[name] = value
     base.setdefault("out_dir", f"runs/{args.task}-{args.model}")
-    return TrainConfig.from_dict(base)
+    try:
+        return TrainConfig.from_dict(base)
+    except ValueError as e:  # name the flag, not only the config field ("--steps (max_steps): ...")
+        flags = {name: flag for flag, name, _, _ in _OPTIONS if name is not None}
+        field, sep, rest = str(e).partition(":")
+        raise UsageError(f"{flags[field]} ({field}):{rest}" if sep and field in flags else str(e)) from None
+
+
+def _check_out_dir(args: argparse.Namespace, config: TrainConfig) -> tuple[int, int] | None:
+    """Refuse a fresh run into a folder with checkpoints, and a resumption of another task, model or
+    config; when resuming, ``(step, saved --steps)`` of the checkpoint it continues from (None when
+    there is none: a fresh start)."""
+    from attnlab.training import latest_checkpoint
+    from attnlab.training.checkpoint import read_trainer_state
+    from attnlab.training.config import RESUMABLE_CHANGES
+
+    from .recipes import RECIPE_FILE
+
+    latest = latest_checkpoint(config.out_dir)
+    if latest is None:
+        return None
+    if not args.resume:
+        raise UsageError(
+            f"--out: {config.out_dir} already has checkpoints (up to {latest.name}): add --resume to "
+            "continue that run, or choose another --out"
+        )
+    state = read_trainer_state(latest)
+    try:
+        saved = json.loads((latest / RECIPE_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        saved = {}
+    if saved and (saved.get("task"), saved.get("model")) != (args.task, args.model):
+        raise UsageError(
+            f"--resume: {config.out_dir} holds a {saved.get('model')} trained on {saved.get('task')}, not a "
+            f"{args.model} on {args.task}: use the same task and --model, or another --out"
+        )
+    changed = TrainConfig.from_dict(state["config"]).differences(config)
+    changed = {k: v for k, v in changed.items() if k not in RESUMABLE_CHANGES}
+    if changed:
+        what = ", ".join(f"{k} {a!r} then, {b!r} now" for k, (a, b) in sorted(changed.items()))
+        raise UsageError(
+            f"--resume: {config.out_dir} was trained with other options ({what}); resuming would not "
+            "continue the same run: use the same options, or another --out"
+        )
+    return int(state["step"]), int(state["config"]["max_steps"])
+
+
+def _resume_notice(resumed: tuple[int, int] | None, max_steps: int) -> str | None:
+    if resumed is None:
+        return None
+    step, saved = resumed
+    if step >= max_steps:
+        return (
+            f"attnlab train: the checkpoint is at step {step}, already >= --steps {max_steps}: nothing to do"
+        )
+    if saved == max_steps:
+        return (
+            f"attnlab train: resuming at step {step} of {max_steps} (bit-identical to an uninterrupted run)"
+        )
+    return (
+        f"attnlab train: resuming at step {step} with --steps {max_steps} instead of {saved}: the "
+        f"learning-rate schedule now runs to step {max_steps}, so the result is not bit-identical to an "
+        f"uninterrupted {max_steps}-step run; {max_steps - step} new step(s)"
+    )
+
+
+def _launch(args: argparse.Namespace, nproc: int) -> int:
+    """Check what can be checked here, then run ``nproc`` workers under torchrun."""
+    from attnlab.threads import choose
+    from attnlab.training import distributed as D
+
+    config = build_config(args)
+    notice = _resume_notice(_check_out_dir(args, config), config.max_steps)
+    if notice:
+        print(notice, file=sys.stderr)
+    if args.threads is None and not os.environ.get("ATTNLAB_THREADS", "").strip():
+        args.threads = max(1, choose().threads // nproc)  # the machine's share of each worker
+    return D.launch(nproc, _worker_argv(args), module="attnlab.cli")
 
 
 def run(args: argparse.Namespace) -> int:
     """Train (or relaunch under torchrun); prints where the results are."""
+    from attnlab.threads import configure
     from attnlab.training import distributed as D
 
+    if args.nproc is not None and args.nproc < 1:
+        raise UsageError(f"--nproc: expected >= 1, got {args.nproc}")
     nproc = args.nproc or 1
     if nproc > 1 and not D.in_torchrun():
-        return D.launch(nproc, _worker_argv(args), module="attnlab.cli")
+        return _launch(args, nproc)
     from attnlab.training import Trainer, seed_everything
 
     from .recipes import Recipe, RecipeTask
 
     config = build_config(args)
+    resumed = _check_out_dir(args, config) if config.out_dir else None
+    choice = configure(args.threads, quiet=os.environ.get("RANK", "0") != "0")
+    notice = _resume_notice(resumed, config.max_steps)
+    if notice and not D.in_torchrun():
+        print(notice, file=sys.stderr)
     seed_everything(config.seed)  # the recipe's data and the model's initial weights
     recipe = Recipe.create(
         args.task,
@@ -127,6 +229,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume,
         quiet=args.quiet,
         extra_files={"recipe.json": recipe_json},
+        log_info=choice.record(),
     )
     try:
         result = trainer.fit()
@@ -140,5 +243,11 @@ def run(args: argparse.Namespace) -> int:
         )
         stop = " (early stop)" if result.stopped_early else ""
         where = f"checkpoints in {config.out_dir}"
-        print(f"trained {result.step} steps{stop} in {result.seconds:.1f} s{best}; {where}")
+        new = result.step - result.start_step
+        steps = (
+            f"{new} steps"
+            if not result.start_step
+            else f"{new} new steps (from step {result.start_step} to {result.step})"
+        )
+        print(f"trained {steps}{stop} in {result.seconds:.1f} s{best}; {where}")
     return 0

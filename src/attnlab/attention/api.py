@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 # Importing attnlab.attention.backends registers the built-in backends in BACKENDS.
+from .backends.band_blocks import make_windows
 from .backends.chunked import default_blocks
 from .backends.reference import attention_weights
 from .masks import EMPTY, Mask
@@ -110,9 +111,19 @@ def choose_backend(req: Request) -> str:
         if (general_mod or _mostly_empty(req)) and BACKENDS["flex"].check(req) is None:
             return "flex"
         return "chunked" if general_mod else "sdpa"
+    if _narrow_band(req) and BACKENDS["banded"].check(req) is None:
+        return "banded"
     if general_mod or _mostly_empty(req):
         return "chunked"
     return "sdpa"
+
+
+def _narrow_band(req: Request) -> bool:
+    """A band whose windows hold at most half of the keys, on a problem large enough to pay off."""
+    if req.mask is None or req.kv_len < SPARSE_MIN_KEYS:
+        return False
+    geo = make_windows(req)
+    return geo is not None and geo.width <= SPARSE_TILE_SHARE * req.kv_len
 
 
 def _mostly_empty(req: Request) -> bool:

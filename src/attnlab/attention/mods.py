@@ -53,6 +53,10 @@ class ScoreMod:
     def __call__(self, score: Tensor, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor) -> Tensor:
         return self._fn(score, b, h, q_idx, kv_idx, 0)
 
+    def at(self, score: Tensor, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor, offset: int) -> Tensor:
+        """Apply at broadcastable index tensors of any rank (query ``i`` at position ``i + offset``)."""
+        return self._fn(score, b, h, q_idx, kv_idx, offset)
+
     def bind(self, q_len: int, kv_len: int) -> Callable[[Tensor, Tensor, Tensor, Tensor, Tensor], Tensor]:
         """The FlexAttention-style ``score_mod`` for a given ``(Lq, Lk)``."""
         offset, fn = kv_len - q_len, self._fn

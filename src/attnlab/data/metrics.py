@@ -70,6 +70,18 @@ def classification_accuracy(preds, labels) -> float:
 def bleu(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]], lang: str = "en") -> float:
     """Corpus BLEU (0-100) with sacrebleu; ``refs`` is one reference per hypothesis or a list of them.
     ``lang="zh"`` uses sacrebleu's Chinese tokenizer, anything else its default ``13a``."""
+    return bleu_with_signature(hyps, refs, lang=lang)[0]
+
+
+def bleu_with_signature(
+    hyps: Sequence[str],
+    refs: Sequence[str] | Sequence[Sequence[str]],
+    lang: str = "en",
+    lowercase: bool = False,
+) -> tuple[float, str]:
+    """``(corpus BLEU 0-100, sacreBLEU signature)``: the signature (e.g. ``nrefs:1|case:mixed|eff:no|tok:13a|
+    smooth:exp|version:2.6.0``) names every setting that changes the number, as Post (2018) asks scores
+    to be reported. ``lowercase`` scores case-insensitively (``case:lc``)."""
     try:
         import sacrebleu
     except ImportError as err:
@@ -79,8 +91,9 @@ def bleu(hyps: Sequence[str], refs: Sequence[str] | Sequence[Sequence[str]], lan
     n_refs = max(len(r) for r in per_hyp)
     # sacrebleu wants one stream per reference index; pad missing ones with None.
     streams = [[r[i] if i < len(r) else None for r in per_hyp] for i in range(n_refs)]
-    tokenize = "zh" if lang == "zh" else "13a"
-    return sacrebleu.corpus_bleu(list(hyps), streams, tokenize=tokenize).score
+    metric = sacrebleu.BLEU(tokenize="zh" if lang == "zh" else "13a", lowercase=lowercase)
+    score = metric.corpus_score(list(hyps), streams)
+    return score.score, str(metric.get_signature())
 
 
 def text_tokens(text: str) -> list[str]:

@@ -35,7 +35,9 @@ _CJK = (
 )
 _CJK_RE = re.compile(f"[{_CJK}]")
 _WORD = rf"(?:(?![{_CJK}])\w)+"
-_WORD_RE = re.compile(rf"\d+(?:[.,:]\d+)+|{_WORD}(?:['’\-]{_WORD})*|[{_CJK}]|\S")
+_ELLIPSIS = "…+|\\.{3,}"  # "……" (the Chinese ellipsis), "…", "...": one token each
+_WORD_RE = re.compile(rf"\d+(?:[.,:]\d+)+|{_WORD}(?:['’\-]{_WORD})*|[{_CJK}]|{_ELLIPSIS}|\S")
+_CHAR_RE = re.compile(rf"{_ELLIPSIS}|.", re.DOTALL)
 _NO_SPACE_BEFORE = set(",.!?;:%)]}…")
 _NO_SPACE_AFTER = set("([{$")
 
@@ -154,12 +156,13 @@ class Tokenizer:
 
 
 class CharTokenizer(Tokenizer):
-    """One token per character; works for any script (Chinese, English, mixed)."""
+    """One token per character, except that an ellipsis ("……", "…", "...") is one token; works for
+    any script (Chinese, English, mixed)."""
 
     kind = "char"
 
     def _split(self, text: str, start: int) -> list[tuple[str, int, int]]:
-        return [(c, start + i, start + i + 1) for i, c in enumerate(text)]
+        return [(m.group(), start + m.start(), start + m.end()) for m in _CHAR_RE.finditer(text)]
 
 
 class WordTokenizer(Tokenizer):
@@ -181,7 +184,9 @@ class WordTokenizer(Tokenizer):
 
 def _glue(prev: str, tok: str) -> bool:
     """Whether ``tok`` follows ``prev`` without a space (never when that would merge two words)."""
-    if tok in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER:
+    if prev[-1] in ".…" and tok[0] in ".…":  # gluing would make (or grow) an ellipsis token
+        return False
+    if tok[:1] in _NO_SPACE_BEFORE or prev in _NO_SPACE_AFTER:
         return True
     return bool(_CJK_RE.fullmatch(prev[-1]) and _CJK_RE.fullmatch(tok[0]))
 

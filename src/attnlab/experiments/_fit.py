@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
+
+from attnlab.progress import progress
 
 
 @dataclass
@@ -49,11 +50,14 @@ def fit(
     clip: float = 1.0,
     desc: str = "train",
     quiet: bool = False,
+    after_step: Callable[[int], None] | None = None,
 ) -> FitLog:
     """Train ``model`` on ``batch_fn(step)`` for exactly ``steps`` steps.
 
     ``batch_fn`` must be deterministic in ``step`` (e.g. a task generator seeded with the step) so that
-    two models compared in one experiment see the same data.
+    two models compared in one experiment see the same data. ``after_step(steps_done)``, if given, runs
+    after every optimiser step (e.g. to measure a held-out loss every few steps); it must leave the
+    model in training mode.
     """
     if steps < 1:
         raise ValueError(f"steps: expected >= 1, got {steps}")
@@ -61,7 +65,7 @@ def fit(
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, warmup)))
     log, examples, start = FitLog(), 0, time.perf_counter()
     model.train()
-    bar = tqdm(range(steps), desc=desc, leave=False, disable=quiet)
+    bar = progress(range(steps), desc=desc, leave=False, quiet=quiet)  # a bar, or log lines
     for step in bar:
         batch = batch_fn(step)
         loss = loss_fn(model, batch)
@@ -74,6 +78,8 @@ def fit(
         log.losses.append(loss.item())
         examples += batch_size(batch)
         log.steps = step + 1
+        if after_step is not None:
+            after_step(step + 1)
         if step % 10 == 0:
             bar.set_postfix(loss=f"{log.losses[-1]:.3f}")
     log.seconds = time.perf_counter() - start

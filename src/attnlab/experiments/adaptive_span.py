@@ -330,7 +330,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="adaptive-span",
-    lesson=12,
     title=Text(en="Adaptive attention span", zh="自适应注意力跨度"),
     history=Text(
         en="Sukhbaatar et al. (2019) let every head learn how far back it looks; most heads of a character "

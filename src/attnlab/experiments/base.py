@@ -103,14 +103,15 @@ class Experiment:
 
     ``run(profile, folder, seed) -> SeedRun`` measures one seed; ``criteria(per_seed) -> [Criterion]``
     judges the metrics of all seeds (pure: unit-tested on made-up metrics); ``plot(per_seed, folder)
-    -> [file names]`` draws figures over the seeds (optional). ``lesson`` orders the report;
+    -> [file names]`` draws figures over the seeds (optional). ``lesson`` (its number in the course,
+    set by the registry from the course map, :mod:`attnlab.experiments.course`) orders the report;
     ``history``, ``mechanism`` and ``yardstick`` are its prose. ``seeds`` counts seeds per profile;
     ``data_packages`` names the installed packages whose data it reads (recorded in the provenance);
     ``timing`` marks experiments whose claim is a wall-clock measurement.
     """
 
     name: str
-    lesson: int
+    lesson: int = field(default=0, kw_only=True)  # set by the registry from the course map
     title: Text
     history: Text
     mechanism: Text

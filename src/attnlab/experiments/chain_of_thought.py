@@ -187,7 +187,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="chain-of-thought",
-    lesson=15,
     title=Text(
         en="Chain of thought: a scratchpad for multi-digit addition",
         zh="思维链：多位数加法的草稿纸",

@@ -309,7 +309,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="cross-modal",
-    lesson=13,
     title=Text(
         en="Cross-modal attention: questions over image patches", zh="跨模态注意力：问题对图像块的注意力"
     ),

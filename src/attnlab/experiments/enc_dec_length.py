@@ -336,7 +336,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="enc-dec-length",
-    lesson=3,
     title=Text(
         en="Encoder-decoder with and without attention: accuracy vs input length",
         zh="有无注意力的编码器-解码器：准确率随输入长度的变化",

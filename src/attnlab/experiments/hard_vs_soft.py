@@ -219,7 +219,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="hard-vs-soft",
-    lesson=4,
     title=Text(
         en="Hard vs soft attention: REINFORCE, Gumbel, sparsemax",
         zh="硬注意力与软注意力：REINFORCE、Gumbel、sparsemax",

@@ -357,7 +357,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="hierarchical",
-    lesson=12,
     title=Text(en="Hierarchical attention: words, then sentences", zh="层次注意力：先词后句"),
     history=Text(
         en="Yang et al. (2016) mirrored a document's structure: attention picks the important words of each "

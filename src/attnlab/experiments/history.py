@@ -16,7 +16,10 @@ split is drawn from the seed) and, in the full profile, on 20,000 / 5,000 Fashio
 the Debian package ``dataset-fashion-mnist`` is installed. The four networks share one training rule:
 the same batches, the same number of steps, AdamW at one learning rate for every model (``LR``, no
 per-model tuning). We report test accuracy and parameter count (for the SVM: the numbers it stores —
-support vectors, dual coefficients, biases); training seconds are timings, not metrics.
+support vectors, dual coefficients, biases); training seconds are timings, not metrics. For each data set
+a figure shows where the trained ViT looks: the attention rollout (Abnar & Zuidema, 2020; ``R = Ã_L ⋯ Ã_1``
+with ``Ã = ½A + ½I`` for the residual, heads averaged, :func:`attnlab.interpret.attention_rollout`) from
+[CLS] to the patches of the first test images, drawn over them (on Fashion-MNIST in the full profile).
 
 Criteria (:func:`criteria`), on digits (primary) and on Fashion-MNIST when it ran (secondary):
 
@@ -32,6 +35,7 @@ training sets keep their size.
 
 from __future__ import annotations
 
+import importlib
 import time
 from pathlib import Path
 
@@ -41,6 +45,7 @@ from torch import Tensor, nn
 
 from attnlab.data import DatasetUnavailable, get_task
 from attnlab.figures import bar_errors, mean_min_max, plt
+from attnlab.interpret import attention_rollout
 from attnlab.models import create_model
 
 from ._fit import fit
@@ -63,6 +68,7 @@ PROFILES = {
 # 50-step warmup and the same batches. A rate tuned per model would make the comparison one of tuning.
 LR, WARMUP = 1e-3, 50
 SVM = dict(kernel="rbf", C=10.0, gamma="scale")
+ROLLOUT_IMAGES = 6  # test images whose ViT rollout is drawn (a figure only: no metric depends on it)
 
 
 class LeNet(nn.Module):
@@ -129,8 +135,9 @@ def load(dataset: str, spec: dict, seed: int):
     return train.images, train.labels, x_test, y_test
 
 
-def train_one(name: str, data: tuple, cfg: dict, seed: int) -> tuple[dict, float]:
-    """``({"accuracy", "params"}, training seconds)`` of one model on ``data``."""
+def train_one(name: str, data: tuple, cfg: dict, seed: int, keep: dict | None = None) -> tuple[dict, float]:
+    """``({"accuracy", "params"}, training seconds)`` of one model on ``data``; a torch model is also
+    stored in ``keep[name]`` when ``keep`` is given."""
     x, y, xt, yt = data
     if name in ("perceptron", "svm"):
         from sklearn.linear_model import Perceptron
@@ -160,6 +167,8 @@ def train_one(name: str, data: tuple, cfg: dict, seed: int) -> tuple[dict, float
         return x[idx], y[idx]
 
     log = fit(model, batch_fn, loss_fn, cfg["steps"], lr=LR, warmup=WARMUP, desc=name, quiet=True)
+    if keep is not None:
+        keep[name] = model
     with torch.no_grad():
         out = [model(xt[i : i + 1000]) for i in range(0, len(xt), 1000)]
         logits = torch.cat([o[0] if isinstance(o, tuple) else o for o in out])
@@ -171,16 +180,22 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = PROFILES[profile]
     metrics: dict = {"models": list(MODELS), "datasets": {}, "skipped": {}}
     timings: dict = {}
+    figures: list[str] = []
     for dataset, spec in cfg["datasets"].items():
         try:
             data = load(dataset, spec, seed)
         except DatasetUnavailable as e:
             metrics["skipped"][dataset] = str(e)
             continue
-        rows = {}
+        rows, trained = {}, {}
         for name in MODELS:
-            rows[name], seconds = train_one(name, data, cfg, seed)
+            rows[name], seconds = train_one(name, data, cfg, seed, keep=trained)
             timings[f"{dataset}/{name}_train_s"] = round(seconds, 2)
+        figure = f"vit-rollout-{dataset}.png"
+        classes = importlib.import_module(get_task(dataset).target.split(":")[0]).CLASSES
+        shown = slice(0, ROLLOUT_IMAGES)
+        rollout_figure(trained["vit"], data[2][shown], data[3][shown], classes, dataset, out / figure)
+        figures.append(figure)
         metrics["datasets"][dataset] = {
             "n_train": len(data[1]),
             "n_test": len(data[3]),
@@ -188,7 +203,39 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
             "rows": rows,
         }
     config = dict(cfg, lr=LR, warmup=WARMUP, optimizer="AdamW", svm=SVM)
-    return SeedRun(metrics=metrics, config=config, timings=timings)
+    return SeedRun(metrics=metrics, config=config, figures=figures, timings=timings)
+
+
+@torch.no_grad()
+def rollout_figure(
+    vit: nn.Module, images: Tensor, labels: Tensor, classes: list[str], dataset: str, path: Path
+) -> None:
+    """The trained ViT's attention rollout (Abnar & Zuidema, 2020) from [CLS] to the patches of a few
+        test images: top row the images, bottom row the rollout over the patch grid (bright = more), with the
+    object's outline in cyan."""
+    logits, att = vit(images, need_weights=True)
+    size, patch = vit.config.image_size, vit.config.patch_size
+    grid = size // patch
+    fig, axes = plt.subplots(2, len(images), figsize=(1.7 * len(images), 3.8), dpi=110, squeeze=False)
+    for i in range(len(images)):
+        r = attention_rollout([a[i] for a in att["encoder"]])[0, 1:]  # row [CLS], patch columns
+        heat = r.reshape(grid, grid).float()  # (grid, grid): patches row-major, as PatchEmbedding flattens
+        heat = heat.repeat_interleave(patch, 0).repeat_interleave(patch, 1)  # (size, size)
+        pred, gold = int(logits[i].argmax()), int(labels[i])
+        axes[0, i].imshow(images[i, 0], cmap="gray_r")
+        color = "k" if pred == gold else "crimson"
+        axes[0, i].set_title(f"{classes[gold]}\npredicted: {classes[pred]}", fontsize=7, color=color)
+        axes[1, i].imshow(heat, cmap="inferno")
+        axes[1, i].contour(images[i, 0], levels=[0.3], colors="cyan", linewidths=0.6)  # the object's outline
+        for ax in axes[:, i]:
+            ax.set(xticks=[], yticks=[])
+    axes[1, 0].set_ylabel("rollout", fontsize=8)
+    fig.suptitle(
+        f"ViT attention rollout from [CLS] to the {grid}x{grid} patches ({dataset} test images)", fontsize=9
+    )
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def _judged(per_seed: list[dict]) -> list[str]:
@@ -268,7 +315,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="history",
-    lesson=0,
     title=Text(
         en="From perceptron to attention: six models on the same images",
         zh="从感知机到注意力：同一批图像上的六个模型",

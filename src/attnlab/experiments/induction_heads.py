@@ -285,7 +285,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="induction-heads",
-    lesson=15,
     title=Text(
         en="Induction heads: in-context copying needs two attention layers",
         zh="归纳头：上下文内复制需要两层注意力",

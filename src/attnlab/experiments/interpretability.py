@@ -397,7 +397,6 @@ def fmt_answers(values: list[str]) -> str:
 
 EXPERIMENT = Experiment(
     name="interpretability",
-    lesson=9,
     title=Text(en="Reading attention: alignments and evidence", zh="解读注意力：对齐与证据"),
     history=Text(
         en="Bahdanau et al. (2015) showed attention weights as soft word alignments; since then heatmaps are the first "

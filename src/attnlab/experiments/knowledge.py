@@ -286,7 +286,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="knowledge",
-    lesson=13,
     title=Text(
         en="Knowledge-enhanced attention: reading facts from a memory",
         zh="知识增强的注意力：从记忆中读取事实",

@@ -305,7 +305,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="long-range",
-    lesson=6,
     title=Text(en="Long-range dependencies: recurrence vs attention", zh="长程依赖：循环网络与注意力"),
     history=Text(
         en="Hochreiter (1991) and Bengio et al. (1994) showed gradients vanish along long recurrent paths; LSTM (1997) eased it, "

@@ -260,7 +260,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="lra-listops",
-    lesson=11,
     title=Text(
         en="Efficient attention: sparse, local, linear, Performer on ListOps",
         zh="高效注意力：稀疏、局部、线性与 Performer 在 ListOps 上的对比",

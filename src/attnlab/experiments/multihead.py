@@ -354,7 +354,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="multihead",
-    lesson=5,
     title=Text(
         en="Multi-head attention: head ablation and head diversity", zh="多头注意力：逐头消融与头的多样性"
     ),

@@ -246,7 +246,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="multitask",
-    lesson=14,
     title=Text(
         en="One model that translates, summarises and answers: task prefixes",
         zh="一个模型既翻译、又摘要、又问答：任务前缀",

@@ -373,7 +373,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="parallelism",
-    lesson=7,
     title=Text(
         en="Why attention beats RNNs: parallelism across positions", zh="注意力为何胜过 RNN：位置间的并行"
     ),

@@ -270,7 +270,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="positions",
-    lesson=10,
     title=Text(en="Position encodings: train short, test long", zh="位置编码：短训练，长测试"),
     history=Text(
         en="The Transformer added sinusoidal or learned absolute positions (Vaswani et al., 2017); relative schemes "

@@ -1,4 +1,7 @@
-"""All experiments by name, in lesson order: every module of this package that defines ``EXPERIMENT``."""
+"""All experiments by name, in lesson order: every module of this package that defines ``EXPERIMENT``.
+
+Lesson numbers come from the course map (:mod:`.course`); an experiment the map does not name yet
+comes after all the lessons (a test requires every experiment to be on the map)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,9 @@ import pkgutil
 from pathlib import Path
 
 from .base import Experiment
+from .course import lesson_order
 
-_FRAMEWORK = {"base", "registry", "verdict"}
+_FRAMEWORK = {"base", "registry", "verdict", "course"}
 
 
 def _load() -> dict[str, Experiment]:
@@ -19,7 +23,12 @@ def _load() -> dict[str, Experiment]:
         exp = getattr(importlib.import_module(f".{info.name}", __package__), "EXPERIMENT", None)
         if isinstance(exp, Experiment):
             found[exp.name] = exp
-    return dict(sorted(found.items(), key=lambda kv: (kv[1].lesson, kv[0])))
+    order = lesson_order()
+    for rank, name in enumerate(
+        sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n))
+    ):
+        found[name].lesson = rank + 1
+    return dict(sorted(found.items(), key=lambda kv: kv[1].lesson))
 
 
 EXPERIMENTS = _load()

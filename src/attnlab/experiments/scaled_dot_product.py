@@ -176,7 +176,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="scaled-dot-product",
-    lesson=1,
     title=Text(en="Queries, keys, values: softmax(QKᵀ/√d_k)V", zh="查询、键、值：softmax(QKᵀ/√d_k)V"),
     history=Text(
         en="Attention began as a soft alignment between a decoder state and encoder states (Bahdanau et al., 2015); "

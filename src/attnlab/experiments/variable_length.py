@@ -355,7 +355,6 @@ def criteria(per_seed: list[dict]) -> list[Criterion]:
 
 EXPERIMENT = Experiment(
     name="variable-length",
-    lesson=8,
     title=Text(
         en="Variable-length sequences: padding masks and length bucketing",
         zh="变长序列：填充掩码与按长度分桶",

@@ -7,18 +7,41 @@ report together; the command line (:mod:`attnlab.cli`) only parses their argumen
 from __future__ import annotations
 
 import argparse
+import sys
 
 from attnlab.app.errors import UsageError
 
 
-def threads(args: argparse.Namespace, exp) -> int | None:
-    """--threads, defaulting to 1 for full profiles (one run per core, as the reference results were made)
-    except for timing experiments, which measure what the machine's cores can do (torch's default)."""
+def threads(args: argparse.Namespace, exp) -> int:
+    """Threads for one experiment (:mod:`attnlab.threads`): --threads, else ``ATTNLAB_THREADS``, else 1
+    for full profiles (one run per core, as the reference results were made: deterministic) except for
+    timing experiments, which measure what the machine's cores can do (the automatic choice)."""
+    from attnlab.threads import choose
+
     if args.threads is not None and args.threads < 1:
         raise UsageError(f"--threads: expected >= 1, got {args.threads}")
-    if args.threads is not None:
-        return args.threads
-    return 1 if args.profile == "full" and not exp.timing else None
+    if args.profile == "full" and not exp.timing:
+        return choose(args.threads, 1).threads
+    if getattr(args, "auto_threads", None) is not None:
+        return args.auto_threads  # chosen once per command: the probe is not repeated per experiment
+    return choose(args.threads).threads
+
+
+def announce_threads(args: argparse.Namespace) -> None:
+    """Choose the count once per command and print it as one line on stderr."""
+    from attnlab.threads import choose, configure
+
+    if args.threads is not None and args.threads < 1:
+        raise UsageError(f"--threads: expected >= 1, got {args.threads}")
+    if args.profile != "full":
+        args.auto_threads = configure(args.threads, what="torch threads per run").threads
+        return
+    fixed, auto = choose(args.threads, 1), choose(args.threads)
+    args.auto_threads = auto.threads
+    line = fixed.line("torch threads per run")
+    if fixed.source == "fixed":
+        line = line[:-1] + f"; timing experiments: {auto.threads}, {auto.reason or auto.source})"
+    print(line, file=sys.stderr, flush=True)
 
 
 def _print_result(result, label: str) -> None:
@@ -32,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from attnlab.experiments import get_experiment, run_experiment
 
     exp = get_experiment(args.name)
+    announce_threads(args)
     result = run_experiment(
         exp,
         args.profile,
@@ -63,20 +87,27 @@ def demo(args: argparse.Namespace) -> int:
     """Every experiment's quick profile, run live, then the report with the reference results."""
     from pathlib import Path
 
-    from tqdm import tqdm
-
+    from attnlab.data.base import DatasetUnavailable
     from attnlab.experiments import EXPERIMENTS, run_experiment
+    from attnlab.progress import progress
 
     from . import agrees, build_report, reference_result
 
+    announce_threads(args)
     runs = Path(args.out) / "runs"
-    stages = tqdm(EXPERIMENTS.values(), desc="demo", unit="experiment")
+    stages = progress(list(EXPERIMENTS.values()), desc="demo", unit="experiment")
     compared = agreeing = 0
+    skipped = []
     for exp in stages:
         stages.set_postfix_str(exp.name)
-        result = run_experiment(
-            exp, args.profile, runs, seeds=args.seed, threads=threads(args, exp), force=True
-        )
+        try:
+            result = run_experiment(
+                exp, args.profile, runs, seeds=args.seed, threads=threads(args, exp), force=True
+            )
+        except DatasetUnavailable as err:  # the report still shows the reference result
+            skipped.append(exp.name)
+            stages.write(f"[{exp.lesson}] {exp.name}: skipped: {err}")
+            continue
         reference = reference_result(exp.name)
         if reference is None:
             note = "no reference yet"
@@ -85,12 +116,14 @@ def demo(args: argparse.Namespace) -> int:
             same = agrees(reference, result)
             agreeing += same
             note = f"reference: {reference.verdict}, {'agrees' if same else 'differs'}"
-        tqdm.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict} ({note})")
+        stages.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict} ({note})")
     pages = build_report(args.out, runs)
     print(f"\n{args.profile} verdicts agreeing with the reference: {agreeing} of {compared} with a reference")
     if agreeing < compared and args.profile != "full":
         print(
             f"({args.profile} profiles train smaller models for less time: a different verdict is expected)"
         )
+    if skipped:
+        print(f"skipped (real data not installed; `make data` installs it): {', '.join(skipped)}")
     print(f"report: {pages[0]} (中文: {pages[1]})")
     return 0

@@ -19,6 +19,7 @@ from pathlib import Path
 from attnlab.experiments import EXPERIMENTS, Experiment, Result
 
 from .assets import FONT_HINT, Figures, find_cjk_font, font_face, page_characters
+from .course import course_html
 from .labels import CSS, LABELS
 from .sources import (
     Folder,
@@ -196,7 +197,8 @@ def build_report(
         )
     written = []
     for lang, filename in PAGES:
-        body = "".join(
+        verdicts = {n: (r.verdict, LABELS[lang].get(r.verdict, r.verdict)) for n, r in refs.items()}
+        body = course_html(lang, verdicts) + "".join(
             _section(exp, refs.get(n), ref_links.get(n, []), mine.get(n), run_links.get(n, []), lang)
             for n, exp in EXPERIMENTS.items()
         )

@@ -113,5 +113,5 @@ h1{font-size:1.6em}h3{font-size:1.05em;margin:.8em 0 .3em}section{border-top:1px
 img{max-width:100%;border:1px solid #eee;margin:.4em 0}table{border-collapse:collapse;font-size:.85em}
 td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left;vertical-align:top}.muted{color:#777;font-size:.85em}
 dl{display:grid;grid-template-columns:max-content auto;gap:.1em .8em;font-size:.85em}dt{color:#555}dd{margin:0}
-nav{float:right}
+nav{float:right}.course-section th{background:#f4f6f8}table.course small{color:#777}
 """

@@ -1,4 +1,4 @@
-"""The explorer's HTTP server: the standard library's ThreadingHTTPServer, a page and a JSON API.
+"""The explorer's HTTP server: a bounded pool of worker threads, a page and a JSON API.
 
 Routes:
 
@@ -10,10 +10,14 @@ Routes:
   output).
 
 Every error is JSON ``{"error": message}`` with a 4xx status: 400 malformed JSON, invalid UTF-8,
-empty or too long text; 404 unknown model or path; 405 wrong method; 411/413 missing or oversized
-body. Only names from :func:`list_models` are accepted (never a file path). Requests run in threads;
-models load once behind a lock into a small LRU (:class:`attnlab.app.ModelStore`) and
-run under ``torch.inference_mode``.
+empty or too long text; 403 a request from another site or for another host name
+(:mod:`attnlab.serve.guard`); 404 unknown model or path; 405 wrong method; 411/413 missing or
+oversized body; 503 when more requests wait than the queue holds (:mod:`attnlab.serve.pool`). A bug
+answers 500 with an error id and no exception text; the traceback goes to the server's log (stderr).
+Only names from :func:`list_models` are accepted (never a file path). Requests run on a bounded pool
+of worker threads; each model loads once behind its own lock (a demo model that trains on first use
+blocks only the requests for that model) into a small LRU (:class:`attnlab.app.inspect.ModelStore`),
+and inference runs concurrently under ``torch.inference_mode``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import uuid
+from http.server import BaseHTTPRequestHandler
 from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -29,7 +34,13 @@ from urllib.parse import urlsplit
 from attnlab.app.inspect import DEMO_MODELS, ModelStore, inspect_text, list_models
 from attnlab.interpret.fonts import INSTALL_HINT, cjk_font_path
 
+from .guard import refusal
+from .pool import PooledHTTPServer
+
 MAX_BODY = 64 * 1024  # bytes: a text of max_tokens tokens is far smaller
+# The longest text accepted: the maps of one text are layers x heads x L^2 numbers (MiniLM at 512
+# tokens: 19 million, ~150 MB of JSON), and 512 is the longest input of the models served.
+MAX_TOKENS_LIMIT = 512
 STATIC = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
 CSP = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
 
@@ -42,17 +53,39 @@ class ApiError(Exception):
         self.status = status
 
 
-class ExplorerServer(ThreadingHTTPServer):
-    """A threading HTTP server that knows where the models are and keeps them loaded."""
+def check_max_tokens(max_tokens) -> int:
+    """``max_tokens`` if it is a whole number in 1..:data:`MAX_TOKENS_LIMIT`, else a clear ValueError."""
+    if (
+        isinstance(max_tokens, bool)
+        or not isinstance(max_tokens, int)
+        or not 1 <= max_tokens <= MAX_TOKENS_LIMIT
+    ):
+        raise ValueError(
+            f"max-tokens: expected a whole number from 1 to {MAX_TOKENS_LIMIT}, got {max_tokens!r} (the "
+            "attention maps of a text grow with the square of its length)"
+        )
+    return max_tokens
 
-    daemon_threads = True
 
-    def __init__(self, address, models_dir=None, max_tokens: int = 128, cache_size: int = 4, quiet=False):
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens: expected >= 1, got {max_tokens}")
+class ExplorerServer(PooledHTTPServer):
+    """The explorer's HTTP server: knows where the models are, keeps them loaded, answers on
+    ``workers`` threads (see :class:`attnlab.serve.pool.PooledHTTPServer`)."""
+
+    def __init__(
+        self,
+        address,
+        models_dir=None,
+        max_tokens: int = 128,
+        cache_size: int = 4,
+        quiet=False,
+        *,
+        workers: int = 8,
+        max_pending: int = 256,
+    ):
+        check_max_tokens(max_tokens)
         if models_dir is not None and not Path(models_dir).is_dir():
             raise ValueError(f"models: {models_dir} is not a folder")
-        super().__init__(address, Handler)
+        super().__init__(address, Handler, workers=workers, max_pending=max_pending)
         self.models_dir, self.max_tokens, self.quiet = models_dir, max_tokens, quiet
         self.store = ModelStore(cache_size)
 
@@ -65,6 +98,7 @@ class ExplorerServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: ExplorerServer
     server_version = "attnlab-serve"  # HTTP/1.0: one request per connection, nothing half-read lingers
+    timeout = 15  # seconds a client may take to send its request (a silent one must not hold a worker)
 
     # -- plumbing --------------------------------------------------------------------------------
     def _send(self, status: int, body: bytes, content_type: str, cache: str = "no-store") -> None:
@@ -88,9 +122,25 @@ class Handler(BaseHTTPRequestHandler):
             self._json(status, data)
         except ApiError as e:
             self._json(e.status, {"error": str(e)})
-        except Exception as e:  # a bug: report it as JSON, log the traceback
+        except Exception:  # a bug: the details go to the server's log, never to the client
+            error_id = uuid.uuid4().hex[:8]
+            print(f"attnlab serve: internal error {error_id} on {self.command} {self.path}:", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
-            self._json(500, {"error": f"internal error: {type(e).__name__}: {e}"})
+            self._json(500, {"error": f"internal error (id {error_id}); the details are in the server's log"})
+
+    def _refused(self) -> bool:
+        """Answer 403 and return True when the Host/Origin check refuses this request."""
+        host, port = self.server.server_address[:2]
+        why = refusal(
+            self.headers.get("Host"),
+            self.headers.get("Origin"),
+            self.headers.get("Sec-Fetch-Site"),
+            host,
+            port,
+        )
+        if why is not None:
+            self._json(403, {"error": why})
+        return why is not None
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 (the base class's name)
         if not self.server.quiet:
@@ -98,6 +148,8 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- routes ----------------------------------------------------------------------------------
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        if self._refused():
+            return
         path = urlsplit(self.path).path
         if path in ("/", "/index.html") or path.startswith("/static/"):
             name = "index.html" if not path.startswith("/static/") else path[len("/static/") :]
@@ -120,6 +172,8 @@ class Handler(BaseHTTPRequestHandler):
     do_HEAD = do_GET  # noqa: N815
 
     def do_POST(self) -> None:  # noqa: N802
+        if self._refused():
+            return
         path = urlsplit(self.path).path
         if path != "/api/inspect":
             return self._json(
@@ -184,7 +238,12 @@ class Handler(BaseHTTPRequestHandler):
 
 
 def make_server(
-    host: str = "127.0.0.1", port: int = 8765, models_dir=None, max_tokens: int = 128, quiet: bool = False
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    models_dir=None,
+    max_tokens: int = 128,
+    quiet: bool = False,
+    workers: int = 8,
 ) -> ExplorerServer:
     """A ready (not yet serving) server; ``port=0`` picks a free port (see ``server.url``)."""
-    return ExplorerServer((host, port), models_dir, max_tokens, quiet=quiet)
+    return ExplorerServer((host, port), models_dir, max_tokens, quiet=quiet, workers=workers)

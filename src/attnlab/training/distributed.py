@@ -16,6 +16,7 @@ hold different numbers of real tokens.)
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import Tensor
+
+_TORCH_LOG = re.compile(r"^[IWEF]\d{4} ")  # torchrun's glog-style lines ("W1130 12:00:00.1 ...")
 
 
 @dataclass(frozen=True)
@@ -95,7 +98,26 @@ def launch(nproc: int, argv: list[str], module: str | None = None, env: dict | N
     if sys.platform.startswith("linux") and not torch.cuda.is_available():
         full_env.setdefault("GLOO_SOCKET_IFNAME", "lo")  # gloo would otherwise resolve the host name
     full_env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
-    return subprocess.run(cmd, env=full_env).returncode
+    proc = subprocess.Popen(cmd, env=full_env, stderr=subprocess.PIPE, text=True, errors="replace")
+    return _relay_errors(proc)
+
+
+def _relay_errors(proc: subprocess.Popen) -> int:
+    """Pass the workers' stderr through (each distinct line once), but not torchrun's own report of
+    a failed worker: a worker that stopped on a usage error has already said why in one line, and
+    torchrun would add a 40-line traceback. Returns 2 when a worker exited with status 2 (a usage
+    error), else torchrun's status. ``ATTNLAB_DEBUG=1`` passes everything through."""
+    debug, swallowing, seen, usage = bool(os.environ.get("ATTNLAB_DEBUG")), False, set(), False
+    for line in proc.stderr:
+        usage = usage or "exitcode  : 2" in line or ": error: " in line
+        if line.startswith("Traceback (most recent call last)") or "ChildFailedError" in line:
+            swallowing = True  # torchrun's report runs to the end of its output
+        if debug or not (swallowing or line.strip() in seen or _TORCH_LOG.match(line)):
+            sys.stderr.write(line)
+            sys.stderr.flush()
+        seen.add(line.strip())  # every worker prints the same error line
+    code = proc.wait()
+    return 2 if code and usage else code
 
 
 def to_device(batch, device: torch.device):

@@ -1,5 +1,6 @@
 """One trainer for every model and task: AdamW, warmup + decay, clipping, evaluation, early stopping,
-checkpoints that resume bit for bit, progress bar, metrics log, and data parallelism.
+checkpoints that resume bit for bit, progress (a bar on a terminal, log lines otherwise), metrics
+log, and data parallelism.
 
 Usage::
 
@@ -8,14 +9,16 @@ Usage::
     result = Trainer(model, task, cfg).fit()  # task: see attnlab.training.protocols.Task
 
 With ``cfg.out_dir`` set, ``Trainer(..., resume=True)`` continues from the newest checkpoint there
-(or starts fresh if there is none) and ends with the same weights as a run that was never stopped.
+(or starts fresh if there is none) and ends with the same weights as a run that was never stopped,
+as long as nothing but where and how often it writes changed; resuming with another ``max_steps``
+is allowed but stretches the learning-rate schedule, so it is not the same run (see
+:attr:`Trainer.resumed_from`).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +26,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
+
+from attnlab.progress import progress
 
 from . import distributed as D
 from . import run_folder as rf
@@ -48,6 +52,7 @@ class TrainResult:
     train_loss: float | None = None
     seconds: float = 0.0
     out_dir: Path | None = None
+    start_step: int = 0  # where this fit began (the checkpoint's step when resumed)
 
 
 class Trainer:
@@ -62,10 +67,15 @@ class Trainer:
         resume: False (fresh run; refuses an ``out_dir`` that has checkpoints), True (continue from
             the newest checkpoint in ``out_dir`` if there is one) or a checkpoint path.
         allow_config_change: resume even if the saved config differs in fields that change the result.
-        quiet: no progress bar (it is also off when stderr is not a terminal).
+        quiet: no progress display (a bar on a terminal, a log line every few seconds otherwise; see
+            :mod:`attnlab.progress`) and no slowdown warning.
         on_checkpoint: called with ``(folder, step)`` after each checkpoint is complete (main process).
         find_unused_parameters: passed to DDP for models whose forward skips some parameters.
         extra_files: files (name -> text or bytes) to write into every checkpoint, e.g. a recipe.
+        log_info: JSON values written into the metrics log's ``start`` record (e.g. the thread
+            choice of :mod:`attnlab.threads`); the record always has ``threads``.
+
+    After :meth:`fit` has resumed a run, :attr:`resumed_from` is ``(step, saved max_steps)``.
     """
 
     def __init__(
@@ -80,12 +90,14 @@ class Trainer:
         on_checkpoint: Callable[[Path, int], None] | None = None,
         find_unused_parameters: bool = False,
         extra_files: dict[str, str | bytes] | None = None,
+        log_info: dict | None = None,
     ):
         if not (callable(getattr(task, "batch", None)) and callable(getattr(task, "loss", None))):
             raise TypeError("task: expected an object with batch(step, batch_size) and loss(model, batch)")
         self.task, self.config, self.quiet, self.on_checkpoint = task, config, quiet, on_checkpoint
         self.resume, self.allow_config_change = resume, allow_config_change
         self.find_unused_parameters, self.extra_files = find_unused_parameters, extra_files
+        self.log_info, self.resumed_from = dict(log_info or {}), None
         self.info = D.setup(config.device)
         if config.batch_size % self.info.world_size:
             raise ValueError(
@@ -157,6 +169,7 @@ class Trainer:
         ckpt = load_checkpoint(path, self.model, self.optimizer, verify=False)
         load_scheduler_state(self.scheduler, s["scheduler"])
         self.step = int(s["step"])
+        self.resumed_from = (self.step, saved.max_steps)
         self.best, self.best_step = s["best"]["value"], s["best"]["step"]
         self.bad_evals, self.last_eval = s["early_stopping"]["bad_evals"], s.get("last_eval", {})
         if "source" in s["data"] and callable(getattr(self.task, "load_state_dict", None)):
@@ -185,7 +198,7 @@ class Trainer:
 
     def _fresh(self) -> None:
         seed_everything(self.config.seed, self.config.deterministic)
-        self.log.truncate_after(0)  # lines of an earlier attempt that died before its first checkpoint
+        self.log.truncate_after(-1)  # lines of an earlier attempt that died before its first checkpoint
 
     # -- the loop --------------------------------------------------------------------------------
     def evaluate(self) -> dict:
@@ -211,6 +224,8 @@ class Trainer:
         cfg, info = self.config, self.info
         start_time = time.perf_counter()
         self._start()
+        start_step = self.step
+        self.log.write(self.step, "start", **{"threads": torch.get_num_threads(), **self.log_info})
         if self.out_dir is not None and info.is_main:
             cfg.save(self.out_dir / rf.CONFIG_FILE)
         net = self.model
@@ -220,8 +235,8 @@ class Trainer:
                 self.model, device_ids=ids, find_unused_parameters=self.find_unused_parameters
             )
         tokens_fn = getattr(self.task, "tokens", None)
-        show = not self.quiet and info.is_main and sys.stderr.isatty()
-        bar = tqdm(total=cfg.max_steps, initial=self.step, desc="train", disable=not show, dynamic_ncols=True)
+        quiet = self.quiet or not info.is_main
+        bar = progress(total=cfg.max_steps, initial=self.step, desc="train", quiet=quiet)
         sums: dict[str, float] = {}
         n_sum, examples, tokens, tick = 0, 0, 0, time.perf_counter()
         stopped, last_loss = False, None
@@ -261,10 +276,11 @@ class Trainer:
                     post[cfg.metric] = f"{self.last_eval[cfg.metric]:.4g}"
                 bar.set_postfix(post, refresh=False)
                 sums, n_sum, examples, tokens, tick = {}, 0, 0, 0, time.perf_counter()
-            stopped = self._maybe_evaluate(start_time)
-            due = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
-            if self.out_dir is not None and (stopped or due or self.step == cfg.max_steps):
-                self._checkpoint()
+            with bar.paused():  # evaluation and checkpoints count in no steps/s
+                stopped = self._maybe_evaluate(start_time)
+                due = cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0
+                if self.out_dir is not None and (stopped or due or self.step == cfg.max_steps):
+                    self._checkpoint()
         bar.close()
         D.barrier(info)
         return TrainResult(
@@ -276,6 +292,7 @@ class Trainer:
             last_loss,
             time.perf_counter() - start_time,
             self.out_dir,
+            start_step,
         )
 
     def _maybe_evaluate(self, start_time: float) -> bool:

@@ -10,7 +10,7 @@ from ..request import BACKENDS, Backend, Request, register_backend
 
 # Registration order is the order ``BACKENDS`` iterates and ``attnlab list`` shows: keep it.
 # isort: off
-from . import reference, sdpa, chunked, flex, linear, performer, nystrom, linformer, int8  # noqa: F401
+from . import reference, sdpa, chunked, banded, flex, linear, performer, nystrom, linformer, int8  # noqa: F401
 # isort: on
 
 __all__ = ["BACKENDS", "Backend", "Request", "register_backend"]

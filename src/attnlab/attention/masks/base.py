@@ -80,6 +80,11 @@ class Mask:
         """Evaluate the predicate with ``Lq == Lk`` alignment (offset 0)."""
         return self._fn(b, h, q_idx, kv_idx, 0)
 
+    def at(self, b: Tensor, h: Tensor, q_idx: Tensor, kv_idx: Tensor, offset: int) -> Tensor:
+        """Evaluate the predicate at broadcastable index tensors of any rank; query ``i`` sits at
+        absolute position ``i + offset`` (the grid a banded backend builds per block of queries)."""
+        return torch.as_tensor(self._fn(b, h, q_idx, kv_idx, offset), dtype=torch.bool)
+
     def bind(self, q_len: int, kv_len: int) -> Callable[[Tensor, Tensor, Tensor, Tensor], Tensor]:
         """The predicate for a given ``(Lq, Lk)``: a FlexAttention-style ``mask_mod``."""
         offset = kv_len - q_len
