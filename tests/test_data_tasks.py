@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from attnlab.data import TASKS, generate
-from attnlab.data.tasks import arithmetic, listops, synthetic
+from attnlab.data.tasks import arithmetic, coffee_shop, listops, synthetic
 
 GENERATED = [name for name, info in TASKS.items() if info.kind == "generated"]
 
@@ -365,6 +365,7 @@ def test_coffee_shop_asks_how_many_times_and_where(lang):
             assert e.meta["qtype"] == "where" and e.tgt == place
     assert {e.meta["visits"] for e in examples} == {1, 2, 3}
     assert sum("……" in e.src or "…" in e.src for e in examples) > 20
+    assert {e.tgt for e in examples} <= coffee_shop.answers(lang, ("times", "where"))
     with pytest.raises(ValueError, match="ellipsis"):
         generate("coffee-shop", 1, ellipsis=2.0)
 

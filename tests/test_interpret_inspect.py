@@ -10,26 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlab.app import inspect as I
-from attnlab.app.demo_models import DEMO_STEPS_ENV
+from attnlab.app.demo_models import COFFEE_QUESTIONS, DEMO_STEPS_ENV
 from attnlab.app.inference import load
 from attnlab.app.inspect import Inspection, ModelStore, check_text, inspect_text, list_models
 from attnlab.app.recipes import RECIPE_FILE, Recipe, RecipeTask
+from attnlab.data.tasks.coffee_shop import answers
 from attnlab.training import TrainConfig, Trainer
 
 COFFEE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了"
-ANSWERS = {
-    "咖啡店",
-    "面包店",
-    "茶馆",
-    "书店",
-    "家",
-    "公司",
-    "学校",
-    "公园",
-    "一次",
-    "两次",
-    "三次",
-}  # places, counts
+ANSWERS = answers("zh", COFFEE_QUESTIONS)  # places and counts (几次)
 
 
 @pytest.fixture(scope="module", autouse=True)

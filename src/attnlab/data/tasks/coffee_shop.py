@@ -103,6 +103,20 @@ LEXICON = {
 }
 
 
+def answers(lang: str = "zh", questions=DEFAULT_QUESTIONS) -> set[str]:
+    """Every answer the question kinds ``questions`` can have in ``lang`` (a classifier's label set)."""
+    lex = LEXICON[check_choice("lang", lang, tuple(LEXICON))]
+    places = {shop[0] for shop in lex["shops"]}
+    found = {
+        "first": places,
+        "where": places,
+        "order": {item for shop in lex["shops"] for item in shop[3]},
+        "now": {destination for _, destination in lex["finals"]},
+        "times": set(lex["counts"]),
+    }
+    return set().union(*(found[check_choice("questions", q, QUESTIONS)] for q in questions))
+
+
 def coffee_shop(
     n: int,
     *,
