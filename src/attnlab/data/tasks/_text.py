@@ -42,3 +42,16 @@ class TextBuilder:
         self.sentences.append([start, len(self.text)])
         self.slots.append({k: [start + s, start + e] for k, (s, e) in spans.items()})
         return len(self.sentences) - 1
+
+    def question_fields(self, n_story: int, evidence: list[int], answer_spans: list[list[int]]) -> dict:
+        """The question and evidence fields of a story's metadata, once the question (the last
+        sentence) is added after ``n_story`` story sentences: the question's text and span, the story's
+        sentence spans, the evidence sentences' indices and spans, and the answer's spans."""
+        return {
+            "question": self.text[slice(*self.sentences[-1])],
+            "question_span": self.sentences[-1],
+            "sentences": self.sentences[:n_story],
+            "evidence_sentences": evidence,
+            "evidence_spans": [self.sentences[i] for i in evidence],
+            "answer_spans": answer_spans,
+        }

@@ -189,12 +189,7 @@ def _story(rng, lex: dict, lang: str, lo: int, hi: int, questions, ellipsis: flo
         "task": "coffee-shop",
         "lang": lang,
         "qtype": question,
-        "question": text.text[slice(*text.sentences[-1])],
-        "question_span": text.sentences[-1],
-        "sentences": text.sentences[:n_story],
-        "evidence_sentences": evidence,
-        "evidence_spans": [text.sentences[i] for i in evidence],
-        "answer_spans": answer_spans,
+        **text.question_fields(n_story, evidence, answer_spans),
         "key_spans": {
             "place": text.slots[opening]["place"],
             "item": text.slots[opening]["item"],

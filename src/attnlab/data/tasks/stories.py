@@ -138,12 +138,7 @@ def stories(
             "task": f"stories-{lang}",
             "lang": lang,
             "qtype": qtype,
-            "question": text.text[slice(*text.sentences[-1])],
-            "question_span": text.sentences[-1],
-            "sentences": text.sentences[:n_story],
-            "evidence_sentences": evidence,
-            "evidence_spans": [text.sentences[i] for i in evidence],
-            "answer_spans": [text.slots[i]["l"] for i in answer_in],
+            **text.question_fields(n_story, evidence, [text.slots[i]["l"] for i in answer_in]),
             "distance": n_story - min(evidence),
         }
         out.append(Example(text.text, answer, meta))
