@@ -55,12 +55,19 @@ def favor_positive(x: Tensor, w: Tensor, stabilise: str | None = None) -> Tensor
     normaliser), ``"all"`` one max over the last two dims (needed for keys, which share a normaliser).
     The exact estimator is recovered up to that constant factor.
     """
-    proj = x @ w.T - 0.5 * (x * x).sum(-1, keepdim=True)  # (..., L, m)
-    if stabilise == "row":
-        proj = proj - proj.amax(dim=-1, keepdim=True).detach()
-    elif stabilise == "all":
-        proj = proj - proj.amax(dim=(-2, -1), keepdim=True).detach()
-    return torch.exp(proj) / math.sqrt(w.shape[0])
+    if stabilise not in (None, "row", "all"):
+        raise ValueError(f"stabilise: expected None, 'row' or 'all', got {stabilise!r}")
+    # One (..., L, m) buffer, updated in place: each pass over it costs as much as the projection's
+    # matmul, and autograd needs neither the matmul's output nor the shifted exponent (exp keeps its
+    # result). 1/sqrt(m) enters the exponent as -ln(m)/2.
+    proj = x @ w.T  # (..., L, m)
+    proj.sub_(0.5 * (x * x).sum(-1, keepdim=True))
+    with torch.no_grad():
+        shift = 0.5 * math.log(w.shape[0])
+        if stabilise is not None:
+            dims = -1 if stabilise == "row" else (-2, -1)
+            shift = proj.amax(dim=dims, keepdim=True) + shift
+    return proj.sub_(shift).exp_()
 
 
 def favor_trig(x: Tensor, w: Tensor) -> Tensor:

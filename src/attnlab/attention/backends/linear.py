@@ -75,8 +75,10 @@ def linear_attention(
     if keep is not None:
         fk = fk * keep  # padded keys add nothing to S or z
     if not causal:
-        state = fk.transpose(-1, -2) @ v  # (B, H, F, Dv)
-        num, den = fq @ state, fq @ fk.sum(dim=2).unsqueeze(-1)  # (B, H, Lq, Dv), (B, H, Lq, 1)
+        # numerator and normaliser in one pass over fq: [S | z] = [phi(K)ᵀV | phi(K)ᵀ1]
+        state = torch.cat([fk.transpose(-1, -2) @ v, fk.sum(dim=2).unsqueeze(-1)], dim=-1)  # (B, H, F, Dv+1)
+        both = fq @ state  # (B, H, Lq, Dv+1)
+        num, den = both[..., :-1], both[..., -1:]  # (B, H, Lq, Dv), (B, H, Lq, 1)
         return num / torch.where(den == 0, torch.ones_like(den), den)
     return _causal_chunks(fq, fk, v, chunk)
 
