@@ -68,7 +68,14 @@ def sections(page: Path) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in found if m.group(1) != "course"}  # the lessons, not the map
 
 
-def test_each_lesson_shows_the_reference_then_your_run(tmp_path, reference):
+def with_quick_limit(monkeypatch, name, en="needs 3,000 steps", zh="需要 3000 步"):
+    from dataclasses import replace
+
+    monkeypatch.setitem(EXPERIMENTS, name, replace(EXPERIMENTS[name], quick_limit=Text(en=en, zh=zh)))
+
+
+def test_each_lesson_shows_the_reference_then_your_run(tmp_path, reference, monkeypatch):
+    with_quick_limit(monkeypatch, "multihead")
     runs = tmp_path / "runs"
     write_result(runs, quick("scaled-dot-product"))  # same verdict: agrees
     write_result(runs, quick("multihead", verdict="yes"))  # the reference says no: differs
@@ -85,29 +92,36 @@ def test_each_lesson_shows_the_reference_then_your_run(tmp_path, reference):
                  "Agrees with the reference"):  # fmt: skip
         assert fact in sdp, fact
     assert "Differs from the reference (not reproduced)" in s["multihead"]
-    assert (
-        "smaller models for less time" in s["multihead"]
-        and "expected rather than a contradiction" in s["multihead"]
-    )
+    assert "The quick profile cannot show this effect: needs 3,000 steps" in s["multihead"]
     assert "uncommitted" not in s["multihead"]
     assert "No reference result yet" in s["history"] and "no reference to compare with" in s["history"]
     assert "No reference result yet" in s["enc-dec-length"] and "not run it yet" in s["enc-dec-length"]
     zs = sections(zh)
     assert "参考结果" in zs["scaled-dot-product"] and "与参考结果一致" in zs["scaled-dot-product"]
     assert "的结论：yes。" in zs["scaled-dot-product"] and "+ 未提交的修改" in zs["scaled-dot-product"]
-    assert "不构成矛盾" in zs["multihead"] and "还没有参考结果" in zs["history"]
+    assert "quick 配置无法显示这个效应：需要 3000 步" in zs["multihead"] and "还没有参考结果" in zs["history"]
 
 
-def test_agreement_wording():
+def test_agreement_wording(monkeypatch):
+    from dataclasses import replace
+
     ref = fake_result("multihead", verdict="no")
     assert agreement_text(ref, quick("multihead", "no"), "en") == (
         "agree",
         "Agrees with the reference: the same verdict.",
     )
+    with_quick_limit(monkeypatch, "multihead")
     cls, text = agreement_text(ref, quick("multihead", "yes"), "en")
-    assert cls == "differ" and "quick profile trains smaller models" in text
+    assert cls == "differ" and text.endswith("The quick profile cannot show this effect: needs 3,000 steps")
+    # a quick profile sized to show the effect: a difference deserves a second look
+    monkeypatch.setitem(EXPERIMENTS, "multihead", replace(EXPERIMENTS["multihead"], quick_limit=None))
+    cls, text = agreement_text(ref, quick("multihead", "yes"), "en")
+    assert cls == "differ" and "sized to show this effect" in text and "--seed" in text
+    smoke = fake_result("multihead", profile="smoke", verdict="yes", seeds=(0,))
+    cls, text = agreement_text(ref, smoke, "en")
+    assert cls == "differ" and "smoke profile trains smaller models" in text
     cls, text = agreement_text(ref, fake_result("multihead", verdict="partly"), "en")
-    assert cls == "differ" and "smaller" not in text  # a full run that differs is a real difference
+    assert cls == "differ" and "smaller" not in text and "quick" not in text  # a full run: a real difference
     assert agreement_text(None, quick("multihead"), "zh")[0] == "muted"
 
 
@@ -214,6 +228,32 @@ def test_markdown_is_deterministic_and_generated_from_the_reference_only(tmp_pat
     assert again.read_bytes() == first.replace(b"[`multihead`](experiments/multihead.md)", b"`multihead`")
 
 
+def test_quick_verdicts_are_recorded_and_counted_in_the_markdown(tmp_path, reference, monkeypatch, capsys):
+    import json
+
+    import attnlab.report.sources as sources
+
+    with_quick_limit(monkeypatch, "multihead")
+    runs = tmp_path / "runs"
+    write_result(runs, quick("scaled-dot-product"))  # the reference says yes: agrees
+    write_result(runs, quick("multihead", verdict="yes"))  # the reference says no: differs, cannot show it
+    write_result(runs, quick("history", verdict="partly"))  # no reference: not counted
+    monkeypatch.setattr(sources, "reference_root", lambda: reference)
+    assert main(["report", "--record-quick", str(runs)]) == 0
+    record = json.loads((reference / "quick.json").read_text(encoding="utf-8"))
+    assert record["verdicts"]["multihead"] == {"verdict": "yes", "seeds": [0], "wall_time_s": 12.5}
+    assert record["commit"] == "0123456" and record["machine"]["cpus"] == 2
+    text = markdown_text(reference)
+    assert "**1 of 2** quick verdicts agree with the reference. Of the 1 that differ, 1 cannot show" in text
+    assert "| yes (differs; cannot show it) |" in text and "| yes (agrees) |" in text
+    assert "| partly |" in text  # a recorded quick verdict without a reference
+    assert "Quick profile: it cannot show the effect. needs 3,000 steps" in text
+    write_result(runs, fake_result("multihead", verdict="no"))  # a full run in the folder: refused
+    assert main(["report", "--record-quick", str(runs)]) == 2
+    assert "expected quick runs only, multihead" in capsys.readouterr().err
+    assert main(["report", "--record-quick", str(tmp_path / "empty")]) == 2
+
+
 def test_committed_results_md_matches_the_committed_reference_results():
     committed = (ROOT / "docs" / "results.md").read_text(encoding="utf-8")
     generated = markdown_text(ROOT / "src" / "attnlab" / "reference", ROOT / "docs")
@@ -253,5 +293,10 @@ def test_demo_counts_quick_verdicts_agreeing_with_the_reference(tmp_path, refere
     assert main(["demo", "--out", str(tmp_path), "--profile", "smoke"]) == 0
     out = capsys.readouterr().out
     assert "smoke verdicts agreeing with the reference: 1 of 2 with a reference" in out
-    assert "a different verdict is expected" in out
+    assert "too small to show the effects: a different verdict is expected" in out
     assert "Agrees with the reference" in (tmp_path / "index.html").read_text(encoding="utf-8")
+    with_quick_limit(monkeypatch, "multihead")
+    assert main(["demo", "--out", str(tmp_path), "--profile", "quick"]) == 0
+    out = capsys.readouterr().out
+    assert "multihead (12.5 s): yes (reference: no, differs; expected: its quick profile cannot show" in out
+    assert "of the 1 that differ, 1 cannot show the effect in a quick run" in out

@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--markdown", default=None, metavar="PATH",
         help="instead, write the Markdown page of the reference results to PATH (docs/results.md)",
     )  # fmt: skip
+    p.add_argument(
+        "--record-quick", default=None, metavar="RUNS",
+        help="instead, record the quick verdicts of a demo's runs folder (attnlab-report/runs) beside the "
+        "reference results, for docs/results.md",
+    )  # fmt: skip
     p.set_defaults(func=_dispatch("attnlab.report.commands:report"))
 
     _add_bench(sub)

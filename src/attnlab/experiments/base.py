@@ -107,7 +107,9 @@ class Experiment:
     set by the registry from the course map, :mod:`attnlab.experiments.course`) orders the report;
     ``history``, ``mechanism`` and ``yardstick`` are its prose. ``seeds`` counts seeds per profile;
     ``data_packages`` names the installed packages whose data it reads (recorded in the provenance);
-    ``timing`` marks experiments whose claim is a wall-clock measurement.
+    ``timing`` marks experiments whose claim is a wall-clock measurement. ``quick_limit`` says why the
+    quick profile (the demo's) cannot show the effect the full profile measures, with the numbers that
+    make it so; ``None`` means the quick profile is sized to show it (lighter cases, same criteria).
     """
 
     name: str
@@ -122,6 +124,7 @@ class Experiment:
     seeds: dict = field(default_factory=lambda: dict(DEFAULT_SEEDS))
     data_packages: tuple[str, ...] = ()
     timing: bool = False
+    quick_limit: Text | None = None
 
 
 def machine_info() -> dict:

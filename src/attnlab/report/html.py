@@ -109,7 +109,10 @@ def agreement_text(ref: Result | None, run: Result, lang: str) -> tuple[str, str
     if agrees(ref, run):
         return "agree", t["agrees"]
     text = t["differs"].format(ref=t.get(ref.verdict, ref.verdict))
-    if run.profile != "full":
+    limit = getattr(EXPERIMENTS[run.name].quick_limit, lang, None) if run.name in EXPERIMENTS else None
+    if run.profile == "quick":
+        text += " " + (t["limited"].format(why=limit) if limit else t["sized"])
+    elif run.profile != "full":
         text += " " + t["smaller"].format(profile=run.profile)
     return "differ", text
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from attnlab.experiments import EXPERIMENTS, Experiment, Result
 
 from .labels import LABELS
-from .sources import Folder, command, commit_text, date_text, reference_results, torch_text
+from .sources import (
+    Folder,
+    command,
+    commit_text,
+    date_text,
+    quick_record,
+    reference_results,
+    torch_text,
+)
 
 REGENERATE = "attnlab report --markdown docs/results.md"
 
@@ -34,8 +42,8 @@ clock runs out. Each experiment's criteria are fixed in its code and one framewo
 The machine (processor, threads, CPU count), the date (when the last seed finished, UTC) and the
 commit (the git commit the run was made from, "+ uncommitted changes" when the checkout had local
 edits) below come from each experiment's `results.json`. `make demo` re-runs every experiment's quick
-profile on your machine and compares its verdicts with these; the quick profiles train smaller models
-for less time, so a different verdict there is expected rather than a contradiction.
+profile on your machine and compares its verdicts with these. Where a smaller task shows the effect,
+the quick profile runs it (same criteria, lighter cases); where it cannot, the lesson says why.
 """
 
 
@@ -71,16 +79,59 @@ def _verdict(result: Result) -> str:
     return f"{result.verdict} ({LABELS['en'].get(result.verdict, result.verdict)})"
 
 
-def _table(refs: dict[str, Result], docs: Path | None) -> list[str]:
-    lines = ["| lesson | experiment | yardstick | verdict | seeds |", "|---|---|---|---|---|"]
+def _quick_cell(name: str, ref: Result | None, quick: dict) -> str:
+    got = quick.get(name)
+    if got is None:
+        return "—"
+    if ref is None:
+        return got["verdict"]
+    if got["verdict"] == ref.verdict:
+        return f"{got['verdict']} (agrees)"
+    return f"{got['verdict']} (differs{'; cannot show it' if EXPERIMENTS[name].quick_limit else ''})"
+
+
+def _table(refs: dict[str, Result], docs: Path | None, quick: dict) -> list[str]:
+    lines = [
+        "| lesson | experiment | yardstick | verdict | seeds | quick profile |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, exp in EXPERIMENTS.items():
         ref = refs.get(name)
         verdict = f"**{_verdict(ref)}**" if ref else "no reference result yet"
         seeds = ", ".join(map(str, ref.seeds)) if ref else "—"
         lines.append(
-            f"| {exp.lesson} | {_experiment_link(name, docs)} | {_cell(short_yardstick(exp))} | {verdict} | {seeds} |"
+            f"| {exp.lesson} | {_experiment_link(name, docs)} | {_cell(short_yardstick(exp))} | {verdict} "
+            f"| {seeds} | {_quick_cell(name, ref, quick)} |"
         )
     return lines
+
+
+def _quick_summary(refs: dict[str, Result], record: dict | None) -> list[str]:
+    """How many recorded quick verdicts agree with the reference, and why the others differ."""
+    if record is None:
+        return [
+            "No quick verdicts are recorded yet (`attnlab report --record-quick RUNS` records a demo's).",
+            "",
+        ]
+    quick = record["verdicts"]
+    compared = [name for name in quick if name in refs]
+    agreeing = [name for name in compared if quick[name]["verdict"] == refs[name].verdict]
+    differing = [name for name in compared if name not in agreeing]
+    limited = [name for name in differing if EXPERIMENTS[name].quick_limit is not None]
+    m = record.get("machine") or {}
+    return [
+        f"**Quick profiles** (the demo's, one seed each; recorded on {m.get('processor') or '—'}, "
+        f"{m.get('threads', '—')} thread(s), {m.get('cpus', '—')} CPU(s), commit {record.get('commit') or '—'}): "
+        f"**{len(agreeing)} of {len(compared)}** quick verdicts agree with the reference. Of the "
+        f"{len(differing)} that differ, {len(limited)} cannot show the effect in a quick run (the reason is "
+        f"under each lesson) and {len(differing) - len(limited)} come from quick profiles sized to show it"
+        + (
+            f" ({', '.join(n for n in differing if n not in limited)})."
+            if len(differing) > len(limited)
+            else "."
+        ),
+        "",
+    ]
 
 
 def _details(name: str, exp: Experiment, ref: Result | None, docs: Path | None) -> list[str]:
@@ -101,6 +152,8 @@ def _details(name: str, exp: Experiment, ref: Result | None, docs: Path | None) 
             lines.append(f"- *{kind}* `{c['name']}`: {_cell(c['en'])}")
         lines += ["", "Command:", ""]
     lines += ["```bash", command(name), "```", ""]
+    if exp.quick_limit is not None:
+        lines += [f"Quick profile: it cannot show the effect. {_cell(exp.quick_limit.en)}", ""]
     return lines
 
 
@@ -112,7 +165,9 @@ def markdown_text(reference: Folder | None = None, docs: str | os.PathLike | Non
     """
     refs = reference_results(reference)
     docs = Path(docs) if docs is not None else None
-    lines = [INTRO, *_table(refs, docs), ""]
+    record = quick_record(reference)
+    quick = record["verdicts"] if record else {}
+    lines = [INTRO, *_quick_summary(refs, record), *_table(refs, docs, quick), ""]
     for name, exp in EXPERIMENTS.items():
         lines += _details(name, exp, refs.get(name), docs)
     return "\n".join(lines).rstrip("\n") + "\n"

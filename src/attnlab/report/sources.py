@@ -48,6 +48,51 @@ def run_results(runs: str | os.PathLike) -> dict[str, Result]:
     }
 
 
+QUICK_FILE = "quick.json"  # the demo's quick verdicts, recorded beside the reference results
+
+
+def quick_record(root: Folder | None = None) -> dict | None:
+    """The quick verdicts recorded with :func:`record_quick` (``{"verdicts": {name: {...}}, ...}``)."""
+    path = (reference_root() if root is None else root) / QUICK_FILE
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("verdicts"), dict):
+        raise ValueError(f"{path}: expected an object with 'verdicts'")
+    return data
+
+
+def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Record the quick-profile verdicts of a runs folder (``make demo`` writes ``attnlab-report/runs``)
+    as ``quick.json`` beside the reference results (or at ``out``): verdict, seeds, wall time, and the
+    machine and commit they were measured on. Only quick runs count; anything else is refused."""
+    results = run_results(runs)
+    if not results:
+        raise ValueError(f"--record-quick: no results.json under {runs}")
+    others = sorted(name for name, r in results.items() if r.profile != "quick")
+    if others:
+        raise ValueError(
+            f"--record-quick: expected quick runs only, {', '.join(others)} used another profile"
+        )
+    first = next(iter(results.values()))
+    verdicts = {
+        name: {"verdict": r.verdict, "seeds": r.seeds, "wall_time_s": round(r.wall_time_s, 1)}
+        for name, r in results.items()
+    }
+    data = {
+        "profile": "quick",
+        "machine": first.machine,
+        "commit": commit_text(first),
+        "finished": max(r.finished or "" for r in results.values()) or None,
+        "verdicts": verdicts,
+    }
+    path = Path(out) if out is not None else Path(str(reference_root())) / QUICK_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
 def agrees(reference: Result, run: Result) -> bool:
     """A run agrees with the reference when it reaches the same verdict."""
     return reference.verdict == run.verdict
