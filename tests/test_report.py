@@ -92,14 +92,17 @@ def test_each_lesson_shows_the_reference_then_your_run(tmp_path, reference, monk
                  "Agrees with the reference"):  # fmt: skip
         assert fact in sdp, fact
     assert "Differs from the reference (not reproduced)" in s["multihead"]
-    assert "The quick profile cannot show this effect: needs 3,000 steps" in s["multihead"]
+    assert "The quick profile is too small to show all of this effect: needs 3,000 steps" in s["multihead"]
     assert "uncommitted" not in s["multihead"]
     assert "No reference result yet" in s["history"] and "no reference to compare with" in s["history"]
     assert "No reference result yet" in s["enc-dec-length"] and "not run it yet" in s["enc-dec-length"]
     zs = sections(zh)
     assert "参考结果" in zs["scaled-dot-product"] and "与参考结果一致" in zs["scaled-dot-product"]
     assert "的结论：yes。" in zs["scaled-dot-product"] and "+ 未提交的修改" in zs["scaled-dot-product"]
-    assert "quick 配置无法显示这个效应：需要 3000 步" in zs["multihead"] and "还没有参考结果" in zs["history"]
+    assert (
+        "quick 配置规模太小，无法完整显示这个效应：需要 3000 步" in zs["multihead"]
+        and "还没有参考结果" in zs["history"]
+    )
 
 
 def test_agreement_wording(monkeypatch):
@@ -112,7 +115,9 @@ def test_agreement_wording(monkeypatch):
     )
     with_quick_limit(monkeypatch, "multihead")
     cls, text = agreement_text(ref, quick("multihead", "yes"), "en")
-    assert cls == "differ" and text.endswith("The quick profile cannot show this effect: needs 3,000 steps")
+    assert cls == "differ" and text.endswith(
+        "The quick profile is too small to show all of this effect: needs 3,000 steps"
+    )
     # a quick profile sized to show the effect: a difference deserves a second look
     monkeypatch.setitem(EXPERIMENTS, "multihead", replace(EXPERIMENTS["multihead"], quick_limit=None))
     cls, text = agreement_text(ref, quick("multihead", "yes"), "en")
@@ -244,10 +249,10 @@ def test_quick_verdicts_are_recorded_and_counted_in_the_markdown(tmp_path, refer
     assert record["verdicts"]["multihead"] == {"verdict": "yes", "seeds": [0], "wall_time_s": 12.5}
     assert record["commit"] == "0123456" and record["machine"]["cpus"] == 2
     text = markdown_text(reference)
-    assert "**1 of 2** quick verdicts agree with the reference. Of the 1 that differ, 1 cannot show" in text
-    assert "| yes (differs; cannot show it) |" in text and "| yes (agrees) |" in text
+    assert "**1 of 2** quick verdicts agree with the reference. Of the 1 that differ, 1 have quick" in text
+    assert "| yes (differs; too small) |" in text and "| yes (agrees) |" in text
     assert "| partly |" in text  # a recorded quick verdict without a reference
-    assert "Quick profile: it cannot show the effect. needs 3,000 steps" in text
+    assert "Quick profile: too small to show all of the effect. needs 3,000 steps" in text
     write_result(runs, fake_result("multihead", verdict="no"))  # a full run in the folder: refused
     assert main(["report", "--record-quick", str(runs)]) == 2
     assert "expected quick runs only, multihead" in capsys.readouterr().err
@@ -298,5 +303,29 @@ def test_demo_counts_quick_verdicts_agreeing_with_the_reference(tmp_path, refere
     with_quick_limit(monkeypatch, "multihead")
     assert main(["demo", "--out", str(tmp_path), "--profile", "quick"]) == 0
     out = capsys.readouterr().out
-    assert "multihead (12.5 s): yes (reference: no, differs; expected: its quick profile cannot show" in out
-    assert "of the 1 that differ, 1 cannot show the effect in a quick run" in out
+    assert "multihead (12.5 s): yes (reference: no, differs; expected: its quick profile is too small" in out
+    assert "of the 1 that differ, 1 have quick profiles too small to show all of it" in out
+
+
+def _steps(profile) -> set[str]:
+    """Every ``steps`` value in a profile (profiles may nest per part), as the texts write them."""
+    if not isinstance(profile, dict):
+        return set()
+    found = {format(profile["steps"], ",")} if "steps" in profile else set()
+    return found.union(*(_steps(v) for v in profile.values()))
+
+
+def test_quick_limits_name_experiments_and_the_step_counts_of_both_profiles():
+    import importlib
+
+    from attnlab.experiments.quick_limits import QUICK_LIMITS
+
+    assert set(QUICK_LIMITS) <= set(EXPERIMENTS)
+    for name, why in QUICK_LIMITS.items():
+        exp = EXPERIMENTS[name]
+        assert exp.quick_limit is why and why.en and re.search(r"[\u4e00-\u9fff]", why.zh), name
+        module = importlib.import_module(exp.run.__module__)
+        profiles = getattr(module, "PROFILES", None) or module.SIZES
+        for profile in ("quick", "full"):  # a changed profile must change its sentence too
+            steps = _steps(profiles[profile])
+            assert any(s in why.en and s in why.zh for s in steps), (name, profile, steps)

@@ -1,7 +1,8 @@
 """All experiments by name, in lesson order: every module of this package that defines ``EXPERIMENT``.
 
 Lesson numbers come from the course map (:mod:`.course`); an experiment the map does not name yet
-comes after all the lessons (a test requires every experiment to be on the map)."""
+comes after all the lessons (a test requires every experiment to be on the map). Why a quick profile is
+too small to show its effect comes from :mod:`.quick_limits`."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from pathlib import Path
 
 from .base import Experiment
 from .course import lesson_order
+from .quick_limits import QUICK_LIMITS
 
-_FRAMEWORK = {"base", "registry", "verdict", "course"}
+_FRAMEWORK = {"base", "registry", "verdict", "course", "quick_limits"}
 
 
 def _load() -> dict[str, Experiment]:
@@ -28,6 +30,7 @@ def _load() -> dict[str, Experiment]:
         sorted(found, key=lambda n: (order.index(n) if n in order else len(order), n))
     ):
         found[name].lesson = rank + 1
+        found[name].quick_limit = QUICK_LIMITS.get(name, found[name].quick_limit)
     return dict(sorted(found.items(), key=lambda kv: kv[1].lesson))
 
 

@@ -126,13 +126,15 @@ def demo(args: argparse.Namespace) -> int:
             note = f"reference: {reference.verdict}, {'agrees' if same else 'differs'}"
             if not same and args.profile == "quick":
                 expected += exp.quick_limit is not None
-                note += "; expected: its quick profile cannot show the effect" if exp.quick_limit else ""
+                note += (
+                    "; expected: its quick profile is too small to show all of it" if exp.quick_limit else ""
+                )
         stages.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict} ({note})")
     pages = build_report(args.out, runs)
     print(f"\n{args.profile} verdicts agreeing with the reference: {agreeing} of {compared} with a reference")
     if agreeing < compared and args.profile == "quick":
         print(
-            f"of the {compared - agreeing} that differ, {expected} cannot show the effect in a quick run "
+            f"of the {compared - agreeing} that differ, {expected} have quick profiles too small to show all of it "
             "(the report says why); the others are sized to show it"
         )
     elif agreeing < compared and args.profile != "full":

@@ -44,7 +44,7 @@ LABELS = {
         "differs": "Differs from the reference ({ref}), measured with the same criteria.",
         "smaller": "The {profile} profile trains smaller models for less time than the full profile, so a "
         "different verdict here is expected rather than a contradiction.",
-        "limited": "The quick profile cannot show this effect: {why}",
+        "limited": "The quick profile is too small to show all of this effect: {why}",
         "sized": "The quick profile is sized to show this effect, so the difference is worth a second look: "
         "run another seed (--seed) or the full profile (--profile full).",
         "alone": "There is no reference to compare with yet; this is your run alone.",
@@ -94,7 +94,7 @@ LABELS = {
         "agrees": "与参考结果一致：结论相同。",
         "differs": "与参考结果（{ref}）不同，判据相同。",
         "smaller": "{profile} 配置训练的模型比 full 配置更小、时间更短，因此这里结论不同是预料之中的，并不构成矛盾。",
-        "limited": "quick 配置无法显示这个效应：{why}",
+        "limited": "quick 配置规模太小，无法完整显示这个效应：{why}",
         "sized": "quick 配置的规模足以显示这个效应，因此这一差异值得再看一看：换一个种子（--seed）或运行 full 配置（--profile full）。",
         "alone": "目前还没有可比较的参考结果；这里只显示你的运行。",
         "background": "背景",

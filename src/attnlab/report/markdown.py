@@ -87,7 +87,7 @@ def _quick_cell(name: str, ref: Result | None, quick: dict) -> str:
         return got["verdict"]
     if got["verdict"] == ref.verdict:
         return f"{got['verdict']} (agrees)"
-    return f"{got['verdict']} (differs{'; cannot show it' if EXPERIMENTS[name].quick_limit else ''})"
+    return f"{got['verdict']} (differs{'; too small' if EXPERIMENTS[name].quick_limit else ''})"
 
 
 def _table(refs: dict[str, Result], docs: Path | None, quick: dict) -> list[str]:
@@ -123,8 +123,8 @@ def _quick_summary(refs: dict[str, Result], record: dict | None) -> list[str]:
         f"**Quick profiles** (the demo's, one seed each; recorded on {m.get('processor') or '—'}, "
         f"{m.get('threads', '—')} thread(s), {m.get('cpus', '—')} CPU(s), commit {record.get('commit') or '—'}): "
         f"**{len(agreeing)} of {len(compared)}** quick verdicts agree with the reference. Of the "
-        f"{len(differing)} that differ, {len(limited)} cannot show the effect in a quick run (the reason is "
-        f"under each lesson) and {len(differing) - len(limited)} come from quick profiles sized to show it"
+        f"{len(differing)} that differ, {len(limited)} have quick profiles too small to show all of the effect (the "
+        f"reason is under each lesson) and {len(differing) - len(limited)} come from quick profiles sized to show it"
         + (
             f" ({', '.join(n for n in differing if n not in limited)})."
             if len(differing) > len(limited)
@@ -153,7 +153,7 @@ def _details(name: str, exp: Experiment, ref: Result | None, docs: Path | None) 
         lines += ["", "Command:", ""]
     lines += ["```bash", command(name), "```", ""]
     if exp.quick_limit is not None:
-        lines += [f"Quick profile: it cannot show the effect. {_cell(exp.quick_limit.en)}", ""]
+        lines += [f"Quick profile: too small to show all of the effect. {_cell(exp.quick_limit.en)}", ""]
     return lines
 
 

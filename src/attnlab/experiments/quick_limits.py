@@ -1,0 +1,83 @@
+"""Why some quick profiles (the demo's) are too small to show all of the effect their full profile measures.
+
+The demo must run every lesson in a few minutes on two cores, about 10-30 s each. Where a lighter task
+still shows the effect, the quick profile runs it; where the effect needs the full profile's training
+(steps, data, model size), the quick run is still made, judged by the same criteria, and reported beside
+the reference with the reason below. The reasons state the two profiles' sizes (from each module's
+``PROFILES``) and what is not learned yet at the smaller one. The registry copies them onto
+:attr:`Experiment.quick_limit`; an experiment not listed here has a quick profile sized to show its effect.
+"""
+
+from __future__ import annotations
+
+from .base import Text
+
+QUICK_LIMITS: dict[str, Text] = {
+    "scaling": Text(
+        en="each model trains 120 steps of 16 x 32 characters on 1,000-16,000 characters of data (full: 800 "
+        "steps of 32 x 64 on 4,000-256,000). With three small data sizes, each seen several times over, the "
+        "power law in data size (R² at least 0.9) may not hold; the one in model size already does.",
+        zh="每个模型训练 120 步（每步 16 × 32 个字符），数据量 1,000–16,000 字符（full：800 步、每步 32 × 64，"
+        "数据量 4,000–256,000）。只有三个很小、被反复学习多遍的数据量，数据量上的幂律（R² 至少 0.9）可能不成立；"
+        "模型大小上的幂律已经成立。",
+    ),
+    "memorization": Text(
+        en="300 steps on 600 stories with 4-digit secrets (full: 3,000 steps on 5,000 stories, 5 digits). The "
+        "exposure of the most-inserted secret already rises far above the control's, but writing it out by "
+        "greedy decoding in both languages needs the longer training.",
+        zh="300 步、600 个故事、4 位密码（full：3,000 步、5,000 个故事、5 位）。插入次数最多的密码的暴露度已经远高于"
+        "对照，但要在两种语言里都用贪心解码完整写出密码，需要更长的训练。",
+    ),
+    "symbolic-vs-neural": Text(
+        en="the learner trains 180 steps at 30 and 1,000 examples (full: 1,000 steps at six sizes up to "
+        "10,000): too few to match the hand-written rules on the training formats, so 'enough data replaces "
+        "the rules' fails, while the robustness comparisons (typos, extra words, French) already show.",
+        zh="学习器在 30 和 1,000 个样本上各训练 180 步（full：六个数据量、最多 10,000 个样本、1,000 步）："
+        "不足以在训练格式上追上手写规则，因此“足够的数据可以取代规则”不通过，而鲁棒性的比较（错字、多余的词、法语）"
+        "已经能看出来。",
+    ),
+    "multihead": Text(
+        en="a 1-layer model trained 300 steps (full: 2 layers, 8 heads, 2,500 steps) solves about two thirds "
+        "of the test examples, and head ablations are judged only on a model that reaches 90%: the quick run "
+        "is inconclusive by design.",
+        zh="1 层模型只训练 300 步（full：2 层、8 个头、2,500 步），只能做对约三分之二的测试样本；而只有达到 90% 的"
+        "模型，消融注意力头才有意义：因此 quick 运行按设计是“无法判断”。",
+    ),
+    "lra-listops": Text(
+        en="60 steps on 1,000 ListOps expressions (full: 2,500 steps on 20,000): full attention does not "
+        "learn the task beyond the majority class yet, so the efficient variants cannot be compared with it.",
+        zh="在 1,000 个 ListOps 表达式上训练 60 步（full：20,000 个、2,500 步）：完整注意力还学不到比多数类更好的"
+        "结果，因此无法与各种高效变体比较。",
+    ),
+    "adaptive-span": Text(
+        en="150 steps at length 64 (full: 2,000 steps at length 128): the span penalty has not yet shrunk "
+        "most heads' spans, which is what the primary criteria measure.",
+        zh="在长度 64 上训练 150 步（full：长度 128、2,000 步）：跨度惩罚还没来得及让大多数头的跨度缩小，"
+        "而这正是主要判据所测量的。",
+    ),
+    "cross-modal": Text(
+        en="300 steps on 4,000 questions (full: 6,000 steps on 30,000): cross-attention already beats the "
+        "question-only model, but it has not learned to find the evidence digit yet, so it does not beat "
+        "mean-pooled image features and its first hop stays near chance.",
+        zh="在 4,000 个问题上训练 300 步（full：30,000 个、6,000 步）：交叉注意力已经胜过只看问题的模型，"
+        "但还没学会找到作为证据的数字，因此赢不了图像特征平均池化的模型，第一跳的注意力也接近随机水平。",
+    ),
+    "multitask": Text(
+        en="20 steps per task on 1,000 examples (full: 1,000 steps on 20,000): the single-task models have "
+        "learned nothing yet, so whether one shared model loses against them cannot be judged.",
+        zh="每个任务在 1,000 个样本上训练 20 步（full：20,000 个、1,000 步）：单任务模型还什么都没学会，"
+        "因此无法判断共享模型是否比它们差。",
+    ),
+    "chain-of-thought": Text(
+        en="a 2-layer model trains 300 steps on 2-digit sums (full: 3 layers, 2,000 steps on up to 4-digit "
+        "sums from 100,000 examples): neither model has learned to add yet, so the scratchpad cannot help.",
+        zh="2 层模型在两位数加法上训练 300 步（full：3 层、2,000 步、最多四位数、100,000 个样本）："
+        "两个模型都还没学会加法，草稿（scratchpad）也就帮不上忙。",
+    ),
+    "interpretability": Text(
+        en="the story classifier trains 60 steps (full: 1,200): it answers fewer than 90% of the questions, "
+        "and the attention of a model that does not answer is not judged; the date alignments already show.",
+        zh="故事分类器只训练 60 步（full：1,200 步）：答对的问题不到 90%，而不能作答的模型的注意力不作评判；"
+        "日期的对齐已经能看出来。",
+    ),
+}
