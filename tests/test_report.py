@@ -252,7 +252,7 @@ def test_quick_verdicts_are_recorded_and_counted_in_the_markdown(tmp_path, refer
     assert "**1 of 2** quick verdicts agree with the reference. Of the 1 that differ, 1 have quick" in text
     assert "| yes (differs; too small) |" in text and "| yes (agrees) |" in text
     assert "| partly |" in text  # a recorded quick verdict without a reference
-    assert "Quick profile: too small to show all of the effect. needs 3,000 steps" in text
+    assert "Quick profile: too small to show all of the effect: needs 3,000 steps" in text
     write_result(runs, fake_result("multihead", verdict="no"))  # a full run in the folder: refused
     assert main(["report", "--record-quick", str(runs)]) == 2
     assert "expected quick runs only, multihead" in capsys.readouterr().err

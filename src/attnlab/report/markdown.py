@@ -153,7 +153,7 @@ def _details(name: str, exp: Experiment, ref: Result | None, docs: Path | None) 
         lines += ["", "Command:", ""]
     lines += ["```bash", command(name), "```", ""]
     if exp.quick_limit is not None:
-        lines += [f"Quick profile: too small to show all of the effect. {_cell(exp.quick_limit.en)}", ""]
+        lines += [f"Quick profile: too small to show all of the effect: {_cell(exp.quick_limit.en)}", ""]
     return lines
 
 
