@@ -195,9 +195,6 @@ def _add_optional_commands(sub) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from attnlab.bench.timing import tame_malloc
-
-    tame_malloc()  # long tile loops otherwise fragment glibc's heap (see tame_malloc)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
