@@ -3,6 +3,7 @@ and docs/results.md generated from the reference results (made-up results, no tr
 
 import base64
 import io
+import json
 import re
 import shutil
 from html.parser import HTMLParser
@@ -295,13 +296,13 @@ def test_demo_counts_quick_verdicts_agreeing_with_the_reference(tmp_path, refere
     }
     monkeypatch.setattr(experiments, "run_experiment", run_experiment)
     monkeypatch.setattr(report, "reference_result", refs.get)
-    assert main(["demo", "--out", str(tmp_path), "--profile", "smoke"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--profile", "smoke", "--jobs", "1"]) == 0
     out = capsys.readouterr().out
     assert "smoke verdicts agreeing with the reference: 1 of 2 with a reference" in out
     assert "too small to show the effects: a different verdict is expected" in out
     assert "Agrees with the reference" in (tmp_path / "index.html").read_text(encoding="utf-8")
     with_quick_limit(monkeypatch, "multihead")
-    assert main(["demo", "--out", str(tmp_path), "--profile", "quick"]) == 0
+    assert main(["demo", "--out", str(tmp_path), "--profile", "quick", "--jobs", "1"]) == 0
     out = capsys.readouterr().out
     assert "multihead (12.5 s): yes (reference: no, differs; expected: its quick profile is too small" in out
     assert "of the 1 that differ, 1 have quick profiles too small to show all of it" in out
@@ -329,3 +330,23 @@ def test_quick_limits_name_experiments_and_the_step_counts_of_both_profiles():
         for profile in ("quick", "full"):  # a changed profile must change its sentence too
             steps = _steps(profiles[profile])
             assert any(s in why.en and s in why.zh for s in steps), (name, profile, steps)
+
+
+def test_demo_runs_experiments_in_parallel_processes_timing_ones_first_and_alone(
+    tmp_path, monkeypatch, capsys
+):
+    import attnlab.experiments as experiments
+
+    names = ["scaled-dot-product", "variable-length", "induction-heads"]  # variable-length is timed
+    monkeypatch.setattr(experiments, "EXPERIMENTS", {n: EXPERIMENTS[n] for n in names})
+    assert main(["demo", "--out", str(tmp_path), "--profile", "smoke", "--jobs", "2"]) == 0
+    captured = capsys.readouterr()
+    assert "2 experiments at a time, 1 torch thread each" in captured.err
+    lines = [line for line in captured.out.splitlines() if line.startswith("[")]
+    assert len(lines) == 3 and "variable-length" in lines[0]  # timing experiments first, alone
+    for name in names:
+        result = json.loads((tmp_path / "runs" / name / "results.json").read_text(encoding="utf-8"))
+        assert result["profile"] == "smoke"
+        if name != "variable-length":
+            assert result["machine"]["threads"] == 1  # one thread per worker process
+    assert main(["demo", "--out", str(tmp_path), "--jobs", "0"]) == 2

@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
     p.add_argument("--profile", default="quick", choices=["smoke", "quick", "full"], help=PROFILE_HELP)
     _add_seed_arguments(p)
+    p.add_argument(
+        "--jobs", type=int, default=None, metavar="J",
+        help="experiments run at once, one process each (default: the CPUs the thread choice finds free, "
+        "1 thread each; 1 when --threads is given). Timing experiments run first, alone",
+    )  # fmt: skip
     p.set_defaults(func=_dispatch("attnlab.report.commands:demo"))
 
     from attnlab.experiments import EXPERIMENTS

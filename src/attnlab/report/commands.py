@@ -91,30 +91,68 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_one(name: str, profile: str, runs, seeds, threads: int):
+    """One experiment of the demo (in a worker process): ``(result, None)`` or ``(None, why skipped)``."""
+    from attnlab.data.base import DatasetUnavailable
+    from attnlab.experiments import get_experiment, run_experiment
+
+    try:
+        return run_experiment(
+            get_experiment(name), profile, runs, seeds=seeds, threads=threads, force=True
+        ), None
+    except DatasetUnavailable as err:  # the report still shows the reference result
+        return None, str(err)
+
+
+def _demo_runs(args: argparse.Namespace, experiments: list, runs):
+    """Yield ``(exp, result, skipped_reason)`` as experiments finish: timing experiments first, one at a
+    time with the command's threads, then the others ``args.jobs`` at a time, 1 thread each."""
+    timed = [e for e in experiments if e.timing]
+    rest = [e for e in experiments if not e.timing]
+    if args.jobs <= 1:
+        for exp in timed + rest:
+            yield (exp, *_run_one(exp.name, args.profile, runs, args.seed, threads(args, exp)))
+        return
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    for exp in timed:
+        yield (exp, *_run_one(exp.name, args.profile, runs, args.seed, threads(args, exp)))
+    # spawn, not fork: a forked child would inherit this process's torch thread pools
+    with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+        futures = {pool.submit(_run_one, e.name, args.profile, runs, args.seed, 1): e for e in rest}
+        for future in as_completed(futures):
+            yield (futures[future], *future.result())
+
+
 def demo(args: argparse.Namespace) -> int:
     """Every experiment's quick profile, run live, then the report with the reference results."""
     from pathlib import Path
 
-    from attnlab.data.base import DatasetUnavailable
-    from attnlab.experiments import EXPERIMENTS, run_experiment
+    from attnlab.experiments import EXPERIMENTS
     from attnlab.progress import progress
 
     from . import agrees, build_report, reference_result
 
     announce_threads(args)
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError(f"--jobs: expected >= 1, got {args.jobs}")
+    if args.jobs is None:
+        args.jobs = 1 if args.threads is not None else args.auto_threads
+    if args.jobs > 1:
+        print(f"attnlab demo: {args.jobs} experiments at a time, 1 torch thread each (timing experiments "
+              f"first, alone, with {args.auto_threads})", file=sys.stderr, flush=True)  # fmt: skip
     runs = Path(args.out) / "runs"
-    stages = progress(list(EXPERIMENTS.values()), desc="demo", unit="experiment")
+    experiments = list(EXPERIMENTS.values())
+    stages = progress(
+        _demo_runs(args, experiments, runs), total=len(experiments), desc="demo", unit="experiment"
+    )
     compared = agreeing = expected = 0
     skipped = []
-    for exp in stages:
-        stages.set_postfix_str(exp.name)
-        try:
-            result = run_experiment(
-                exp, args.profile, runs, seeds=args.seed, threads=threads(args, exp), force=True
-            )
-        except DatasetUnavailable as err:  # the report still shows the reference result
+    for exp, result, why in stages:
+        if result is None:
             skipped.append(exp.name)
-            stages.write(f"[{exp.lesson}] {exp.name}: skipped: {err}")
+            stages.write(f"[{exp.lesson}] {exp.name}: skipped: {why}")
             continue
         reference = reference_result(exp.name)
         if reference is None:
