@@ -247,11 +247,17 @@ def test_quick_verdicts_are_recorded_and_counted_in_the_markdown(tmp_path, refer
     monkeypatch.setattr(sources, "reference_root", lambda: reference)
     assert main(["report", "--record-quick", str(runs)]) == 0
     record = json.loads((reference / "quick.json").read_text(encoding="utf-8"))
-    assert record["verdicts"]["multihead"] == {"verdict": "yes", "seeds": [0], "wall_time_s": 12.5}
+    assert record["verdicts"]["multihead"] == {
+        "verdict": "yes",
+        "seeds": [0],
+        "threads": 1,
+        "wall_time_s": 12.5,
+    }
     assert record["commit"] == "0123456" and record["machine"]["cpus"] == 2
     text = markdown_text(reference)
     assert "**1 of 2** quick verdicts agree with the reference. Of the 1 that differ, 1 have quick" in text
     assert "| yes (differs; too small) |" in text and "| yes (agrees) |" in text
+    assert "2 CPU(s), 1 thread(s) per run, commit 0123456" in text
     assert "| partly |" in text  # a recorded quick verdict without a reference
     assert "Quick profile: too small to show all of the effect: needs 3,000 steps" in text
     write_result(runs, fake_result("multihead", verdict="no"))  # a full run in the folder: refused

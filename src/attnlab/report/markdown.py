@@ -119,19 +119,28 @@ def _quick_summary(refs: dict[str, Result], record: dict | None) -> list[str]:
     differing = [name for name in compared if name not in agreeing]
     limited = [name for name in differing if EXPERIMENTS[name].quick_limit is not None]
     m = record.get("machine") or {}
+    sized = [name for name in differing if name not in limited]
     return [
         f"**Quick profiles** (the demo's, one seed each; recorded on {m.get('processor') or '—'}, "
-        f"{m.get('threads', '—')} thread(s), {m.get('cpus', '—')} CPU(s), commit {record.get('commit') or '—'}): "
+        f"{m.get('cpus', '—')} CPU(s), {_threads_text(quick)}, commit {record.get('commit') or '—'}): "
         f"**{len(agreeing)} of {len(compared)}** quick verdicts agree with the reference. Of the "
-        f"{len(differing)} that differ, {len(limited)} have quick profiles too small to show all of the effect (the "
-        f"reason is under each lesson) and {len(differing) - len(limited)} come from quick profiles sized to show it"
-        + (
-            f" ({', '.join(n for n in differing if n not in limited)})."
-            if len(differing) > len(limited)
-            else "."
-        ),
+        f"{len(differing)} that differ, {len(limited)} have quick profiles too small to show all of the effect "
+        f"(the reason is under each lesson) and {len(sized)} {'has' if len(sized) == 1 else 'have'} a quick "
+        "profile sized to show it" + (f" ({', '.join(sized)})." if sized else "."),
         "",
     ]
+
+
+def _threads_text(quick: dict) -> str:
+    """``1 thread(s) per run`` or ``1 thread(s) per run (parallelism: 2)`` from the recorded verdicts."""
+    counts = [v.get("threads") for v in quick.values() if v.get("threads")]
+    if not counts:
+        return "threads not recorded"
+    common = max(set(counts), key=counts.count)
+    others = ", ".join(
+        f"{n}: {v['threads']}" for n, v in quick.items() if v.get("threads") not in (None, common)
+    )
+    return f"{common} thread(s) per run" + (f" ({others})" if others else "")
 
 
 def _details(name: str, exp: Experiment, ref: Result | None, docs: Path | None) -> list[str]:

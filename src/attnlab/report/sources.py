@@ -76,7 +76,12 @@ def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) 
         )
     first = next(iter(results.values()))
     verdicts = {
-        name: {"verdict": r.verdict, "seeds": r.seeds, "wall_time_s": round(r.wall_time_s, 1)}
+        name: {
+            "verdict": r.verdict,
+            "seeds": r.seeds,
+            "threads": r.machine.get("threads"),
+            "wall_time_s": round(r.wall_time_s, 1),
+        }
         for name, r in results.items()
     }
     data = {
