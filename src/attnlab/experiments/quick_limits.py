@@ -74,6 +74,13 @@ QUICK_LIMITS: dict[str, Text] = {
         zh="2 层模型在两位数加法上训练 300 步（full：3 层、2,000 步、最多四位数、100,000 个样本）："
         "两个模型都还没学会加法，草稿（scratchpad）也就帮不上忙。",
     ),
+    "enc-dec-length": Text(
+        en="it trains only the two models of the primary comparison (no attention, Bahdanau) on dates, 250 "
+        "steps (full: 800 steps, dates and spelled-out numbers, and the three Luong scores as well), so the "
+        "secondary criteria on numbers and on Luong's scores are not judged in a quick run.",
+        zh="它只在日期任务上训练主要比较的两个模型（无注意力、Bahdanau），250 步（full：800 步，日期和英文数字两个任务，"
+        "另有三种 Luong 打分），因此关于数字任务和 Luong 打分的次要判据在 quick 运行中不作评判。",
+    ),
     "interpretability": Text(
         en="the story classifier trains 60 steps (full: 1,200): it answers fewer than 90% of the questions, "
         "and the attention of a model that does not answer is not judged; the date alignments already show.",
