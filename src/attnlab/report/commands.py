@@ -133,6 +133,7 @@ def demo(args: argparse.Namespace) -> int:
     from attnlab.progress import progress
 
     from . import agrees, build_report, reference_result
+    from .sources import quick_tally
 
     announce_threads(args)
     if args.jobs is not None and args.jobs < 1:
@@ -147,35 +148,37 @@ def demo(args: argparse.Namespace) -> int:
     stages = progress(
         _demo_runs(args, experiments, runs), total=len(experiments), desc="demo", unit="experiment"
     )
-    compared = agreeing = expected = 0
-    skipped = []
+    verdicts, references, skipped = {}, {}, []
     for exp, result, why in stages:
         if result is None:
             skipped.append(exp.name)
             stages.write(f"[{exp.lesson}] {exp.name}: skipped: {why}")
             continue
+        verdicts[exp.name] = result.verdict
         reference = reference_result(exp.name)
         if reference is None:
             note = "no reference yet"
         else:
-            compared += 1
+            references[exp.name] = reference.verdict
             same = agrees(reference, result)
-            agreeing += same
             note = f"reference: {reference.verdict}, {'agrees' if same else 'differs'}"
-            if not same and args.profile == "quick":
-                expected += exp.quick_limit is not None
-                note += (
-                    "; expected: its quick profile is too small to show all of it" if exp.quick_limit else ""
-                )
+            if not same and args.profile == "quick" and exp.quick_limit:
+                note += "; expected: its quick profile is too small to show all of it"
         stages.write(f"[{exp.lesson}] {exp.name} ({result.wall_time_s:.1f} s): {result.verdict} ({note})")
     pages = build_report(args.out, runs)
+    tally = quick_tally(verdicts, references)
+    agreeing, compared, differing = (
+        len(tally["agreeing"]),
+        len(tally["compared"]),
+        tally["limited"] + tally["sized"],
+    )
     print(f"\n{args.profile} verdicts agreeing with the reference: {agreeing} of {compared} with a reference")
-    if agreeing < compared and args.profile == "quick":
+    if differing and args.profile == "quick":
         print(
-            f"of the {compared - agreeing} that differ, {expected} have quick profiles too small to show all of it "
-            "(the report says why); the others are sized to show it"
+            f"of the {len(differing)} that differ, {len(tally['limited'])} have quick profiles too small to show "
+            "all of it (the report says why); the others are sized to show it"
         )
-    elif agreeing < compared and args.profile != "full":
+    elif differing and args.profile != "full":
         print(f"({args.profile} profiles are too small to show the effects: a different verdict is expected)")
     if skipped:
         print(f"skipped (real data not installed; `make data` installs it): {', '.join(skipped)}")

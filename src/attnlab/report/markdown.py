@@ -20,6 +20,7 @@ from .sources import (
     commit_text,
     date_text,
     quick_record,
+    quick_tally,
     reference_results,
     torch_text,
 )
@@ -114,17 +115,14 @@ def _quick_summary(refs: dict[str, Result], record: dict | None) -> list[str]:
             "",
         ]
     quick = record["verdicts"]
-    compared = [name for name in quick if name in refs]
-    agreeing = [name for name in compared if quick[name]["verdict"] == refs[name].verdict]
-    differing = [name for name in compared if name not in agreeing]
-    limited = [name for name in differing if EXPERIMENTS[name].quick_limit is not None]
+    tally = quick_tally({n: v["verdict"] for n, v in quick.items()}, {n: r.verdict for n, r in refs.items()})
+    limited, sized = tally["limited"], tally["sized"]
     m = record.get("machine") or {}
-    sized = [name for name in differing if name not in limited]
     return [
         f"**Quick profiles** (the demo's, one seed each; recorded on {m.get('processor') or '—'}, "
         f"{m.get('cpus', '—')} CPU(s), {_threads_text(quick)}, commit {record.get('commit') or '—'}): "
-        f"**{len(agreeing)} of {len(compared)}** quick verdicts agree with the reference. Of the "
-        f"{len(differing)} that differ, {len(limited)} have quick profiles too small to show all of the effect "
+        f"**{len(tally['agreeing'])} of {len(tally['compared'])}** quick verdicts agree with the reference. Of "
+        f"the {len(limited) + len(sized)} that differ, {len(limited)} have quick profiles too small to show all of the effect "
         f"(the reason is under each lesson) and {len(sized)} {'has' if len(sized) == 1 else 'have'} a quick "
         "profile sized to show it" + (f" ({', '.join(sized)})." if sized else "."),
         "",

@@ -98,6 +98,18 @@ def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) 
     return path
 
 
+def quick_tally(quick: dict[str, str], reference: dict[str, str]) -> dict[str, list[str]]:
+    """Quick verdicts against reference verdicts (both ``name -> verdict``): the names ``compared``
+    (both present), ``agreeing``, and of those that differ, ``limited`` (the quick profile is too small
+    to show the effect: :attr:`Experiment.quick_limit`) and ``sized`` (the rest)."""
+    compared = [name for name in quick if name in reference]
+    agreeing = [name for name in compared if quick[name] == reference[name]]
+    differing = [name for name in compared if name not in agreeing]
+    limited = [name for name in differing if EXPERIMENTS[name].quick_limit is not None]
+    sized = [name for name in differing if name not in limited]
+    return {"compared": compared, "agreeing": agreeing, "limited": limited, "sized": sized}
+
+
 def agrees(reference: Result, run: Result) -> bool:
     """A run agrees with the reference when it reaches the same verdict."""
     return reference.verdict == run.verdict
