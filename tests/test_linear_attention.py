@@ -66,6 +66,30 @@ def test_linear_attention_gradients():
     )
 
 
+@given(st.integers(1, 9), st.integers(1, 6), st.integers(1, 12), st.sampled_from([None, "row", "all"]))
+def test_favor_positive_is_the_written_out_formula_up_to_its_stabilising_constant(length, dim, m, stabilise):
+    gen = torch.Generator().manual_seed(length * 100 + dim * 10 + m)
+    x = torch.randn(2, length, dim, generator=gen, dtype=torch.float64)
+    w = torch.randn(m, dim, generator=gen, dtype=torch.float64)
+    plain = torch.exp(x @ w.T - 0.5 * (x * x).sum(-1, keepdim=True)) / m**0.5  # Performer, Lemma 1
+    got = favor_positive(x, w, stabilise=stabilise)
+    ratio = got / plain  # 1, or exp(-max) per row ("row") or per example ("all")
+    dims = {None: (0, 1, 2), "row": (2,), "all": (1, 2)}[stabilise]
+    torch.testing.assert_close(ratio, ratio.amax(dim=dims, keepdim=True).expand_as(ratio), rtol=1e-10, atol=0)
+    if stabilise is None:
+        torch.testing.assert_close(got, plain, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="stabilise"):
+        favor_positive(x, w, stabilise="max")
+
+
+@pytest.mark.parametrize("mask", [None, "causal", "padding"])
+def test_performer_gradients(mask):
+    q, k, v = make_qkv((1, 2, 2, 6, 6, 3, 2), requires_grad=True)
+    m = {None: None, "causal": masks.causal(), "padding": masks.padding(torch.tensor([4]))}[mask]
+    backend = performer(num_features=5, seed=3)  # features computed in place: autograd must see through
+    assert torch.autograd.gradcheck(lambda q, k, v: attend(q, k, v, mask=m, backend=backend), (q, k, v))
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [
