@@ -264,6 +264,9 @@ def test_quick_verdicts_are_recorded_and_counted_in_the_markdown(tmp_path, refer
     assert main(["report", "--record-quick", str(runs)]) == 2
     assert "expected quick runs only, multihead" in capsys.readouterr().err
     assert main(["report", "--record-quick", str(tmp_path / "empty")]) == 2
+    with pytest.raises(SystemExit) as stop:  # one of the two, not both
+        main(["report", "--record-quick", str(runs), "--markdown", str(tmp_path / "r.md")])
+    assert stop.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
 
 
 def test_committed_results_md_matches_the_committed_reference_results():

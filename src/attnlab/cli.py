@@ -121,11 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--runs", default="attnlab-runs", help="runs folder (default: attnlab-runs)")
     p.add_argument("--out", default="attnlab-report", help="report folder (default: attnlab-report)")
-    p.add_argument(
+    instead = p.add_mutually_exclusive_group()
+    instead.add_argument(
         "--markdown", default=None, metavar="PATH",
         help="instead, write the Markdown page of the reference results to PATH (docs/results.md)",
     )  # fmt: skip
-    p.add_argument(
+    instead.add_argument(
         "--record-quick", default=None, metavar="RUNS",
         help="instead, record the quick verdicts of a demo's runs folder (attnlab-report/runs) beside the "
         "reference results, for docs/results.md",
