@@ -252,7 +252,11 @@ def test_quick_verdicts_are_recorded_and_counted_in_the_markdown(tmp_path, refer
         "seeds": [0],
         "threads": 1,
         "wall_time_s": 12.5,
+        "settings": sources.settings_digest("multihead"),
     }
+    assert sources.stale_quick_verdicts(record) == []
+    monkeypatch.setitem(sources.profile_settings("multihead", "quick"), "steps", 123456)  # profile changed
+    assert sources.stale_quick_verdicts(record) == ["multihead"]
     assert record["commit"] == "0123456" and record["machine"]["cpus"] == 2
     text = markdown_text(reference)
     assert "**1 of 2** quick verdicts agree with the reference. Of the 1 that differ, 1 have quick" in text
@@ -279,6 +283,16 @@ def test_committed_results_md_matches_the_committed_reference_results():
             "the files differ in length",
         )  # fmt: skip
         pytest.fail(f"docs/results.md is stale ({diff}); regenerate it with `{REGENERATE}`")
+
+
+def test_committed_quick_verdicts_were_recorded_with_todays_quick_profiles():
+    from attnlab.report.sources import quick_record, stale_quick_verdicts
+
+    stale = stale_quick_verdicts(quick_record(ROOT / "src" / "attnlab" / "reference"))
+    assert not stale, (
+        f"quick profiles changed since quick.json was recorded: {stale}; run `make demo` on an idle "
+        f"machine, then `attnlab report --record-quick attnlab-report/runs` and `{REGENERATE}`"
+    )
 
 
 def test_report_command_writes_markdown_and_html(tmp_path, capsys):
@@ -326,19 +340,29 @@ def _steps(profile) -> set[str]:
 
 
 def test_quick_limits_name_experiments_and_the_step_counts_of_both_profiles():
-    import importlib
-
     from attnlab.experiments.quick_limits import QUICK_LIMITS
+    from attnlab.experiments.registry import profile_settings
 
     assert set(QUICK_LIMITS) <= set(EXPERIMENTS)
     for name, why in QUICK_LIMITS.items():
         exp = EXPERIMENTS[name]
         assert exp.quick_limit is why and why.en and re.search(r"[\u4e00-\u9fff]", why.zh), name
-        module = importlib.import_module(exp.run.__module__)
-        profiles = getattr(module, "PROFILES", None) or module.SIZES
         for profile in ("quick", "full"):  # a changed profile must change its sentence too
-            steps = _steps(profiles[profile])
+            steps = _steps(profile_settings(name, profile))
             assert any(s in why.en and s in why.zh for s in steps), (name, profile, steps)
+
+
+def test_demo_starts_the_longest_recorded_quick_runs_first(monkeypatch):
+    import attnlab.report.sources as sources
+    from attnlab.report.commands import _longest_first
+
+    record = {"verdicts": {"history": {"wall_time_s": 5.0}, "multihead": {"wall_time_s": 30.0}}}
+    monkeypatch.setattr(sources, "quick_record", lambda: record)
+    names = ["history", "scaled-dot-product", "multihead"]  # scaled-dot-product: no recorded time
+    ordered = _longest_first([EXPERIMENTS[n] for n in names])
+    assert [e.name for e in ordered] == ["scaled-dot-product", "multihead", "history"]
+    monkeypatch.setattr(sources, "quick_record", lambda: None)  # nothing recorded: the course's order
+    assert [e.name for e in _longest_first([EXPERIMENTS[n] for n in names])] == names
 
 
 def test_demo_runs_experiments_in_parallel_processes_timing_ones_first_and_alone(

@@ -35,7 +35,7 @@ Criteria (:func:`criteria`), fixed before the first full run, every one over eve
   extraction (any canary, any measurement) happened at an exposure of at least log2 |R| - 2 (rank <= 4).
 
 Profiles: smoke — 2-digit secrets, 4 steps; quick — 4-digit secrets, ks (0, 1, 8, 32), 600 stories per
-language, 300 steps; full — 5-digit secrets (|R| = 100,000, up to 16.6 bits), ks (0, 1, 4, 16, 64),
+language, 600 steps; full — 5-digit secrets (|R| = 100,000, up to 16.6 bits), ks (0, 1, 4, 16, 64),
 5,000 stories per language (about 1.46 M characters), 3,000 steps of 32 windows of 64 characters (each
 character read about 4.2 times) with exposure every 500 steps. Sizing, in CPU time (``time.process_time``)
 on one thread of the 2-core machine, which other jobs kept so busy that wall-clock times were 3-4 times
@@ -66,7 +66,7 @@ LANGS = ("en", "zh")
 PROFILES = {
     "smoke": dict(digits=2, ks=(0, 2), stories=30, length=32, batch=4, steps=4, every=2, d_model=16, layers=1,
                   heads=2, lr=3e-3, warmup=2),
-    "quick": dict(digits=4, ks=(0, 1, 8, 32), stories=600, length=64, batch=16, steps=300, every=100, d_model=48,
+    "quick": dict(digits=4, ks=(0, 1, 8, 32), stories=600, length=64, batch=16, steps=600, every=100, d_model=48,
                   layers=2, heads=4, lr=3e-3, warmup=30),
     "full": dict(digits=5, ks=(0, 1, 4, 16, 64), stories=5000, length=64, batch=32, steps=3000, every=500, d_model=64,
                  layers=2, heads=4, lr=3e-3, warmup=50),

@@ -13,21 +13,6 @@ from __future__ import annotations
 from .base import Text
 
 QUICK_LIMITS: dict[str, Text] = {
-    "scaling": Text(
-        en="each model trains 120 steps of 16 x 32 characters on 1,000-16,000 characters of data (full: 800 "
-        "steps of 32 x 64 on 4,000-256,000). With three small data sizes, each seen several times over, the "
-        "power law in data size (R² at least 0.9) may not hold; the one in model size already does.",
-        zh="每个模型训练 120 步（每步 16 × 32 个字符），数据量 1,000–16,000 字符（full：800 步、每步 32 × 64，"
-        "数据量 4,000–256,000）。只有三个很小、被反复学习多遍的数据量，数据量上的幂律（R² 至少 0.9）可能不成立；"
-        "模型大小上的幂律已经成立。",
-    ),
-    "memorization": Text(
-        en="300 steps on 600 stories with 4-digit secrets (full: 3,000 steps on 5,000 stories, 5 digits). The "
-        "exposure of the most-inserted secret already rises far above the control's, but writing it out by "
-        "greedy decoding in both languages needs the longer training.",
-        zh="300 步、600 个故事、4 位密码（full：3,000 步、5,000 个故事、5 位）。插入次数最多的密码的暴露度已经远高于"
-        "对照，但要在两种语言里都用贪心解码完整写出密码，需要更长的训练。",
-    ),
     "symbolic-vs-neural": Text(
         en="the learner trains 180 steps at 30 and 1,000 examples (full: 1,000 steps at six sizes up to "
         "10,000): too few to match the hand-written rules on the training formats, so 'enough data replaces "
@@ -81,18 +66,5 @@ QUICK_LIMITS: dict[str, Text] = {
         "in a quick run.",
         zh="它只在日期任务上训练核心比较的两个模型（无注意力、Bahdanau），250 步（full：800 步，日期和英文数字两个任务，"
         "另有三种 Luong 打分），因此关于数字任务（full 配置在这里差距最小）和 Luong 打分的判据在 quick 运行中不作评判。",
-    ),
-    "positions": Text(
-        en="150 steps at a context of 32 characters (full: 800 steps at 64): ALiBi already extrapolates, but "
-        "the sinusoidal model has not fitted its positions long enough for its perplexity to climb 1.5x at 4L "
-        "(1.3x in the recorded quick run, 4.6x in the full one).",
-        zh="在 32 个字符的上下文上训练 150 步（full：上下文 64、800 步）：ALiBi 已经能外推，但正弦位置编码的模型训练得还不够久，"
-        "它在 4L 处的困惑度升不到 1.5 倍（记录的 quick 运行为 1.3 倍，full 运行为 4.6 倍）。",
-    ),
-    "interpretability": Text(
-        en="the story classifier trains 60 steps (full: 1,200): it answers fewer than 90% of the questions, "
-        "and the attention of a model that does not answer is not judged; the date alignments already show.",
-        zh="故事分类器只训练 60 步（full：1,200 步）：答对的问题不到 90%，而不能作答的模型的注意力不作评判；"
-        "日期的对齐已经能看出来。",
     ),
 }

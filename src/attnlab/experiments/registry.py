@@ -37,6 +37,15 @@ def _load() -> dict[str, Experiment]:
 EXPERIMENTS = _load()
 
 
+def profile_settings(name: str, profile: str) -> dict:
+    """Experiment ``name``'s settings for ``profile``: its module's ``PROFILES`` (or ``SIZES``) entry."""
+    module = importlib.import_module(get_experiment(name).run.__module__)
+    table = getattr(module, "PROFILES", None) or getattr(module, "SIZES", None)
+    if not isinstance(table, dict) or profile not in table:
+        raise ValueError(f"profile: {name} has no settings for {profile!r} (expected PROFILES or SIZES)")
+    return table[profile]
+
+
 def get_experiment(name: str) -> Experiment:
     if name not in EXPERIMENTS:
         raise ValueError(f"experiment: unknown name {name!r}; expected one of {list(EXPERIMENTS)}")

@@ -38,9 +38,11 @@ Criteria (:func:`criteria`), fixed before the first full run; every one over eve
   the next smaller one (no reversals).
 
 Profiles: smoke — two tiny models on Python's reference, 3 steps; quick — three widths and three data
-sizes, 120 steps of 16 windows of 32 characters; full — five models from 3.3 k to 0.34 M non-embedding
-parameters and four data sizes from 4 k to 256 k characters (the largest read 6.4 times), 800 steps of
-32 windows of 64 characters each (1.6 M characters per run). Sizing: 0.36 s of CPU time per step for
+sizes, 400 steps of 16 windows of 32 characters (each data size read 13 times or more: the smaller
+ones reach their data-limited minimum and the three losses separate; at 120 steps the two larger sizes
+were still compute-limited, nearly equal, and the fit in D failed); full — five models from 3.3 k to
+0.34 M non-embedding parameters and four data sizes from 4 k to 256 k characters (the largest read 6.4
+times), 800 steps of 32 windows of 64 characters each (1.6 M characters per run). Sizing: 0.36 s of CPU time per step for
 the nine runs together (measured with ``time.process_time`` on one thread of the 2-core machine; other
 jobs kept it so busy that wall-clock times were 3-4 times longer), so 800 steps are about 5 minutes of
 one idle core per seed, plus held-out evaluations and reading the corpus (about 15 s).
@@ -70,7 +72,7 @@ PROFILES = {
         models=[(8, 1, 2), (16, 1, 2)], data_model=(8, 1, 2), data_sizes=[2_000, 8_000],
     ),
     "quick": dict(
-        corpus=("news", "python-docs"), length=32, batch=16, steps=120, every=20, n_eval=32, lr=3e-3, warmup=20,
+        corpus=("news", "python-docs"), length=32, batch=16, steps=400, every=20, n_eval=32, lr=3e-3, warmup=20,
         models=[(16, 1, 2), (32, 1, 4), (48, 1, 4)], data_model=(32, 1, 4), data_sizes=[1_000, 4_000, 16_000],
     ),
     "full": dict(

@@ -7,6 +7,7 @@ report together; the command line (:mod:`attnlab.cli`) only parses their argumen
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from attnlab.app.errors import UsageError
@@ -104,6 +105,17 @@ def _run_one(name: str, profile: str, runs, seeds, threads: int):
         return None, str(err)
 
 
+def _longest_first(experiments: list) -> list:
+    """``experiments`` by the quick wall time recorded in ``quick.json``, longest first (those without a
+    recorded time first of all), so that the last experiments to start are short ones and no worker
+    waits long for another at the end (longest-processing-time-first scheduling)."""
+    from .sources import quick_record
+
+    record = quick_record() or {"verdicts": {}}
+    seconds = {name: entry.get("wall_time_s") for name, entry in record["verdicts"].items()}
+    return sorted(experiments, key=lambda e: -(seconds.get(e.name) or math.inf))
+
+
 def _demo_runs(args: argparse.Namespace, experiments: list, runs):
     """Yield ``(exp, result, skipped_reason)`` as experiments finish: timing experiments first, one at a
     time with the command's threads, then the others ``args.jobs`` at a time, 1 thread each."""
@@ -120,7 +132,9 @@ def _demo_runs(args: argparse.Namespace, experiments: list, runs):
         yield (exp, *_run_one(exp.name, args.profile, runs, args.seed, threads(args, exp)))
     # spawn, not fork: a forked child would inherit this process's torch thread pools
     with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
-        futures = {pool.submit(_run_one, e.name, args.profile, runs, args.seed, 1): e for e in rest}
+        futures = {
+            pool.submit(_run_one, e.name, args.profile, runs, args.seed, 1): e for e in _longest_first(rest)
+        }
         for future in as_completed(futures):
             yield (futures[future], *future.result())
 

@@ -7,13 +7,16 @@ read through :mod:`importlib.resources`, so an installed ``attnlab report`` find
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from attnlab._io import atomic_write_text
 from attnlab.experiments import EXPERIMENTS, Result, load_result
+from attnlab.experiments.registry import profile_settings
 
 Folder = Path | Traversable
 
@@ -62,6 +65,22 @@ def quick_record(root: Folder | None = None) -> dict | None:
     return data
 
 
+def settings_digest(name: str, profile: str = "quick") -> str:
+    """A short digest of experiment ``name``'s ``profile`` settings, recorded with its quick verdict so
+    that a profile changed after the recording shows as stale (:func:`stale_quick_verdicts`)."""
+    text = json.dumps(profile_settings(name, profile), sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def stale_quick_verdicts(record: dict) -> list[str]:
+    """The experiments whose recorded quick verdict was made with other quick settings than today's."""
+    return [
+        name
+        for name, entry in record["verdicts"].items()
+        if name in EXPERIMENTS and entry.get("settings") != settings_digest(name)
+    ]
+
+
 def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
     """Record the quick-profile verdicts of a runs folder (``make demo`` writes ``attnlab-report/runs``)
     as ``quick.json`` beside the reference results (or at ``out``): verdict, seeds, wall time, and the
@@ -81,6 +100,7 @@ def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) 
             "seeds": r.seeds,
             "threads": r.machine.get("threads"),
             "wall_time_s": round(r.wall_time_s, 1),
+            "settings": settings_digest(name),
         }
         for name, r in results.items()
     }
@@ -92,9 +112,7 @@ def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) 
         "verdicts": verdicts,
     }
     path = Path(out) if out is not None else Path(str(reference_root())) / QUICK_FILE
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     return path
 
 
