@@ -383,3 +383,45 @@ def test_demo_runs_experiments_in_parallel_processes_timing_ones_first_and_alone
         if name != "variable-length":
             assert result["machine"]["threads"] == 1  # one thread per worker process
     assert main(["demo", "--out", str(tmp_path), "--jobs", "0"]) == 2
+
+
+def test_a_result_resumed_from_another_commit_names_each_seeds_commit(tmp_path):
+    from attnlab.experiments import get_experiment, run_experiment
+    from attnlab.report.sources import commit_text
+
+    exp = get_experiment("scaled-dot-product")
+    run_experiment(exp, "smoke", tmp_path, seeds=[0])
+    path = tmp_path / exp.name / "seed-0" / "run.json"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    record["provenance"]["git"] = {"commit": "a" * 40, "dirty": True}  # seed 0 ran from an older checkout
+    path.write_text(json.dumps(record), encoding="utf-8")
+    result = run_experiment(exp, "smoke", tmp_path, seeds=[1])  # resumed: judges seeds 0 and 1
+    by_seed = result.provenance["git_by_seed"]
+    assert sorted(by_seed) == ["0", "1"] and by_seed["0"] == {"commit": "a" * 40, "dirty": True}
+    assert by_seed["1"] != by_seed["0"] and result.provenance["git"] == by_seed["0"]  # the first seed's
+    text = commit_text(result)
+    assert text.startswith("aaaaaaa + uncommitted changes (seed 0), ") and text.endswith(" (seed 1)")
+    same = fake_result("multihead")
+    same.provenance["git_by_seed"] = {s: same.provenance["git"] for s in ("0", "1", "2")}
+    assert commit_text(same) == "0123456"  # one checkout for every seed: just its hash
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_committed_reference_is_what_todays_criteria_make_of_its_seeds(name):
+    from attnlab.experiments import decide
+
+    folder = ROOT / "src" / "attnlab" / "reference" / name
+    if not (folder / "results.json").is_file():
+        pytest.skip(f"no reference result for {name}")
+    committed = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    records = [json.loads(p.read_text(encoding="utf-8")) for p in folder.glob("seed-*/run.json")]
+    records = sorted((r for r in records if r["seed"] in committed["seeds"]), key=lambda r: r["seed"])
+    assert [r["seed"] for r in records] == committed["seeds"], "every judged seed's run.json is committed"
+    assert [r["metrics"] for r in records] == committed["per_seed"]
+    assert all(r["profile"] == "full" and r["config"] == committed["config"] for r in records)
+    criteria = EXPERIMENTS[name].criteria(committed["per_seed"])
+    judged = json.loads(json.dumps([c.__dict__ for c in criteria]))  # as stored: tuples become lists
+    assert judged == committed["criteria"], f"criteria changed since {name}'s reference was judged"
+    inconclusive = any(r["inconclusive"] for r in records)
+    assert decide(criteria, inconclusive=inconclusive) == committed["verdict"]
+    assert committed["provenance"]["git_by_seed"] == {str(r["seed"]): r["provenance"]["git"] for r in records}

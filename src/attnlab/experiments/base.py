@@ -254,6 +254,14 @@ def caveats(profile: str, seeds: Sequence[int], config: dict, threads: int) -> T
     return Text(en=en, zh=zh)
 
 
+def _provenance_of(records: Sequence[dict]) -> dict:
+    """The first seed's provenance, plus every seed's git state (``git_by_seed``, seed as a string):
+    seeds of one result may come from different commits when a run was resumed later."""
+    first = dict(records[0]["provenance"])
+    first["git_by_seed"] = {str(r["seed"]): (r.get("provenance") or {}).get("git") for r in records}
+    return first
+
+
 def judge(exp: Experiment, records: Sequence[dict], out_dir: str | os.PathLike) -> Result:
     """Aggregate seed records (same profile and configuration) into a :class:`Result`."""
     profile, config = records[0]["profile"], records[0]["config"]
@@ -281,7 +289,7 @@ def judge(exp: Experiment, records: Sequence[dict], out_dir: str | os.PathLike) 
         name=exp.name, profile=profile, seeds=[r["seed"] for r in records], per_seed=per_seed, config=config,
         verdict=verdict, summary=summary, criteria=[asdict(c) for c in criteria], figures=figures,
         timings=[r["timings"] for r in records], wall_time_s=round(sum(r["wall_time_s"] for r in records), 2),
-        machine=records[0]["machine"], provenance=records[0]["provenance"],
+        machine=records[0]["machine"], provenance=_provenance_of(records),
         finished=max(r.get("finished", "") for r in records),
     )  # fmt: skip
 

@@ -138,12 +138,25 @@ def command(name: str) -> str:
     return f"attnlab run {name} --profile full"
 
 
-def commit_text(result: Result, dirty_word: str = "+ uncommitted changes") -> str:
-    """Short commit hash of the checkout the result ran from, or "—" when unknown."""
-    git = (result.provenance or {}).get("git") or {}
-    if not git.get("commit"):
+def _git_text(git: dict | None, dirty_word: str) -> str:
+    if not git or not git.get("commit"):
         return "—"
     return git["commit"][:7] + (f" {dirty_word}" if git.get("dirty") else "")
+
+
+def commit_text(result: Result, dirty_word: str = "+ uncommitted changes") -> str:
+    """Short commit hash of the checkout the result ran from, or "—" when unknown; when its seeds ran
+    from different checkouts, each with its seeds: ``"dd2c456 (seeds 0, 1), 545031e (seed 2)"``."""
+    provenance = result.provenance or {}
+    by_seed = provenance.get("git_by_seed") or {}
+    seeds: dict[str, list[str]] = {}
+    for seed, git in by_seed.items():
+        seeds.setdefault(_git_text(git, dirty_word), []).append(seed)
+    if len(seeds) <= 1:
+        return _git_text(provenance.get("git"), dirty_word)
+    return ", ".join(
+        f"{text} (seed{'s' if len(group) > 1 else ''} {', '.join(group)})" for text, group in seeds.items()
+    )
 
 
 def date_text(result: Result) -> str:
