@@ -78,3 +78,19 @@ def test_bad_profile_and_unreadable_results_are_clear_errors(tmp_path):
     (tmp_path / "results.json").write_text("{broken", encoding="utf-8")
     with pytest.raises(ValueError, match="not a readable experiment result"):
         load_result(tmp_path)
+
+
+def test_positions_trains_only_its_profiles_schemes_and_refuses_one_without_the_compared_ones(
+    tmp_path, monkeypatch
+):
+    from attnlab.experiments import positions
+
+    smoke = dict(positions.SIZES["smoke"], schemes=("sinusoidal", "rope", "alibi"))
+    monkeypatch.setitem(positions.SIZES, "smoke", smoke)
+    result = run_experiment(get_experiment("positions"), "smoke", tmp_path, seeds=[0], threads=1)
+    assert list(result.per_seed[0]["perplexity"]) == ["sinusoidal", "rope", "alibi"]
+    assert result.config["schemes"] == ["sinusoidal", "rope", "alibi"]
+    assert (tmp_path / "positions" / "extrapolation.png").is_file()
+    monkeypatch.setitem(positions.SIZES, "smoke", dict(smoke, schemes=("sinusoidal", "alibi")))
+    with pytest.raises(ValueError, match=r"must train \['rope'\]"):
+        positions.run("smoke", tmp_path, 0)

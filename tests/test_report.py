@@ -63,6 +63,16 @@ def quick(name, verdict="yes"):
     return fake_result(name, profile="quick", verdict=verdict, seeds=(0,))
 
 
+def write_quick_run(runs: Path, result: Result, settings: str | None = "today") -> Path:
+    """A quick run as the demo leaves it: results.json and its seed's run.json with the settings digest."""
+    from attnlab.report.sources import settings_digest
+
+    folder = write_result(runs, result)
+    digest = settings_digest(result.name) if settings == "today" else settings
+    (folder / "seed-0" / "run.json").write_text(json.dumps({"seed": 0, "settings": digest}), encoding="utf-8")
+    return folder
+
+
 def sections(page: Path) -> dict[str, str]:
     text = page.read_text(encoding="utf-8")
     found = re.finditer(r'<section id="([^"]+)">(.*?)</section>', text, re.S)
@@ -238,13 +248,18 @@ def test_quick_verdicts_are_recorded_and_counted_in_the_markdown(tmp_path, refer
     import json
 
     import attnlab.report.sources as sources
+    from attnlab.experiments.registry import profile_settings
 
     with_quick_limit(monkeypatch, "multihead")
     runs = tmp_path / "runs"
-    write_result(runs, quick("scaled-dot-product"))  # the reference says yes: agrees
-    write_result(runs, quick("multihead", verdict="yes"))  # the reference says no: differs, cannot show it
-    write_result(runs, quick("history", verdict="partly"))  # no reference: not counted
+    write_quick_run(runs, quick("scaled-dot-product"))  # the reference says yes: agrees
+    write_quick_run(runs, quick("multihead", verdict="yes"))  # the reference says no: differs, cannot show it
+    write_quick_run(runs, quick("history", verdict="partly"), settings="0123abcd")  # other settings: refused
     monkeypatch.setattr(sources, "reference_root", lambda: reference)
+    assert main(["report", "--record-quick", str(runs)]) == 2
+    assert "history ran with other settings than today's quick profile" in capsys.readouterr().err
+    assert not (reference / "quick.json").exists()
+    write_quick_run(runs, quick("history", verdict="partly"))  # rerun: no reference, so not counted
     assert main(["report", "--record-quick", str(runs)]) == 0
     record = json.loads((reference / "quick.json").read_text(encoding="utf-8"))
     assert record["verdicts"]["multihead"] == {
@@ -255,7 +270,7 @@ def test_quick_verdicts_are_recorded_and_counted_in_the_markdown(tmp_path, refer
         "settings": sources.settings_digest("multihead"),
     }
     assert sources.stale_quick_verdicts(record) == []
-    monkeypatch.setitem(sources.profile_settings("multihead", "quick"), "steps", 123456)  # profile changed
+    monkeypatch.setitem(profile_settings("multihead", "quick"), "steps", 123456)  # the profile changed since
     assert sources.stale_quick_verdicts(record) == ["multihead"]
     assert record["commit"] == "0123456" and record["machine"]["cpus"] == 2
     text = markdown_text(reference)
@@ -288,7 +303,9 @@ def test_committed_results_md_matches_the_committed_reference_results():
 def test_committed_quick_verdicts_were_recorded_with_todays_quick_profiles():
     from attnlab.report.sources import quick_record, stale_quick_verdicts
 
-    stale = stale_quick_verdicts(quick_record(ROOT / "src" / "attnlab" / "reference"))
+    record = quick_record(ROOT / "src" / "attnlab" / "reference")
+    assert set(record["verdicts"]) == set(EXPERIMENTS), "every lesson's quick verdict is recorded"
+    stale = stale_quick_verdicts(record)
     assert not stale, (
         f"quick profiles changed since quick.json was recorded: {stale}; run `make demo` on an idle "
         f"machine, then `attnlab report --record-quick attnlab-report/runs` and `{REGENERATE}`"
@@ -408,7 +425,7 @@ def test_a_result_resumed_from_another_commit_names_each_seeds_commit(tmp_path):
 
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_committed_reference_is_what_todays_criteria_make_of_its_seeds(name):
-    from attnlab.experiments import decide
+    from attnlab.experiments.base import judge
 
     folder = ROOT / "src" / "attnlab" / "reference" / name
     if not (folder / "results.json").is_file():
@@ -419,9 +436,19 @@ def test_committed_reference_is_what_todays_criteria_make_of_its_seeds(name):
     assert [r["seed"] for r in records] == committed["seeds"], "every judged seed's run.json is committed"
     assert [r["metrics"] for r in records] == committed["per_seed"]
     assert all(r["profile"] == "full" and r["config"] == committed["config"] for r in records)
-    criteria = EXPERIMENTS[name].criteria(committed["per_seed"])
-    judged = json.loads(json.dumps([c.__dict__ for c in criteria]))  # as stored: tuples become lists
-    assert judged == committed["criteria"], f"criteria changed since {name}'s reference was judged"
-    inconclusive = any(r["inconclusive"] for r in records)
-    assert decide(criteria, inconclusive=inconclusive) == committed["verdict"]
+    judged = judge(EXPERIMENTS[name], records, folder.parent, plot=False).to_json()  # no figures drawn
+    for key in ("verdict", "criteria", "summary", "per_seed", "config", "provenance", "machine", "finished"):
+        assert judged[key] == committed[key], f"{key} differs from what today's code makes of {name}'s seeds"
     assert committed["provenance"]["git_by_seed"] == {str(r["seed"]): r["provenance"]["git"] for r in records}
+
+
+def test_the_chinese_page_names_each_seeds_commit_in_chinese(tmp_path, reference):
+    result = fake_result("multihead", verdict="no")
+    other = {"commit": "fedcba9876543210", "dirty": False}
+    result.provenance["git_by_seed"] = {"0": result.provenance["git"], "1": other, "2": other}
+    write_result(reference, result)
+    en, zh = build_report(
+        tmp_path / "report", tmp_path / "no-runs", reference=reference, log=lambda line: None
+    )
+    assert "0123456 (seed 0), fedcba9 (seeds 1, 2)" in en.read_text(encoding="utf-8")
+    assert "0123456 (种子 0), fedcba9 (种子 1, 2)" in zh.read_text(encoding="utf-8")

@@ -19,6 +19,8 @@ Layout of a runs folder::
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import json
 import os
 import platform
@@ -127,6 +129,31 @@ class Experiment:
     quick_limit: Text | None = None
 
 
+def settings_of(exp: Experiment, profile: str) -> dict | tuple | None:
+    """The settings table entry of ``profile`` in ``exp``'s module (``PROFILES`` or ``SIZES``), or None
+    when the module has none (an experiment defined outside attnlab's experiment modules)."""
+    module = importlib.import_module(exp.run.__module__)
+    table = getattr(module, "PROFILES", None) or getattr(module, "SIZES", None)
+    return table.get(profile) if isinstance(table, dict) else None
+
+
+def _sorted_sets(value: object) -> object:
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    raise TypeError(f"settings: cannot digest a {type(value).__name__}")
+
+
+def settings_digest(exp: Experiment, profile: str) -> str | None:
+    """A short digest of ``exp``'s settings table entry for ``profile`` (only that entry: module
+    constants and code are not in it), recorded with each seed so that results made with other settings
+    can be told apart; None when the module has no settings table."""
+    settings = settings_of(exp, profile)
+    if settings is None:
+        return None
+    text = json.dumps(settings, sort_keys=True, default=_sorted_sets)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
 def machine_info() -> dict:
     return {
         "platform": platform.platform(),
@@ -230,6 +257,7 @@ def run_seed(
         "name": exp.name, "profile": profile, "seed": seed, "metrics": run.metrics, "config": run.config,
         "figures": run.figures, "timings": run.timings, "inconclusive": [asdict(t) for t in run.inconclusive],
         "wall_time_s": wall, "machine": machine, "provenance": provenance(exp.data_packages),
+        "settings": settings_digest(exp, profile),
         "finished": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }  # fmt: skip
     record = json.loads(json.dumps(record))  # as it reads back: tuples become lists, so configs compare equal
@@ -257,13 +285,16 @@ def caveats(profile: str, seeds: Sequence[int], config: dict, threads: int) -> T
 def _provenance_of(records: Sequence[dict]) -> dict:
     """The first seed's provenance, plus every seed's git state (``git_by_seed``, seed as a string):
     seeds of one result may come from different commits when a run was resumed later."""
-    first = dict(records[0]["provenance"])
+    first = dict(records[0].get("provenance") or {})
     first["git_by_seed"] = {str(r["seed"]): (r.get("provenance") or {}).get("git") for r in records}
     return first
 
 
-def judge(exp: Experiment, records: Sequence[dict], out_dir: str | os.PathLike) -> Result:
-    """Aggregate seed records (same profile and configuration) into a :class:`Result`."""
+def judge(
+    exp: Experiment, records: Sequence[dict], out_dir: str | os.PathLike, *, plot: bool = True
+) -> Result:
+    """Aggregate seed records (same profile and configuration) into a :class:`Result`; ``plot=False``
+    judges without drawing the figures (its ``figures`` is then empty)."""
     profile, config = records[0]["profile"], records[0]["config"]
     for r in records[1:]:
         if r["profile"] != profile or r["config"] != config:
@@ -276,8 +307,10 @@ def judge(exp: Experiment, records: Sequence[dict], out_dir: str | os.PathLike) 
     criteria = exp.criteria(per_seed)
     reasons = [Text(**t) for r in records for t in r["inconclusive"]]
     verdict = decide(criteria, inconclusive=bool(reasons))
-    figures = list(exp.plot(per_seed, folder)) if exp.plot is not None else []
-    figures += [f"seed-{records[0]['seed']}/{f}" for f in records[0]["figures"]]
+    figures = []
+    if plot:
+        figures = list(exp.plot(per_seed, folder)) if exp.plot is not None else []
+        figures += [f"seed-{records[0]['seed']}/{f}" for f in records[0]["figures"]]
     threads = records[0]["machine"]["threads"]
     notes = caveats(profile, [r["seed"] for r in records], config, threads)
     head_en, head_zh = HEADLINE[verdict]

@@ -136,6 +136,11 @@ def perplexity(model, ids: torch.Tensor, length: int, tokens: int) -> float:
 
 def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = SIZES[profile]
+    missing = {"sinusoidal", "rope", "alibi"} - set(cfg.get("schemes", SCHEMES))  # what criteria() compares
+    if missing:
+        raise ValueError(
+            f"positions: profile {profile!r} must train {sorted(missing)} (its criteria compare them)"
+        )
     context = cfg["context"]
     lengths = [context * f for f in FACTORS]
     train_text, test_text = stdlib_corpus(cfg["corpus_chars"])
@@ -201,7 +206,7 @@ def plot(per_seed: list[dict], out: Path) -> list[str]:
     lengths = per_seed[0]["eval_lengths"]
     context = lengths[0]
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2), dpi=110)
-    for scheme in per_seed[0]["perplexity"]:  # the schemes this profile trained, in SCHEMES' order
+    for scheme in per_seed[0]["perplexity"]:  # the schemes this profile trained, in training order
         style = "o" if scheme == "learned" else "o-"
         width = 2 if scheme == "alibi" else 1.2
         seed_band(

@@ -1,10 +1,10 @@
 """Why some quick profiles (the demo's) are too small to show all of the effect their full profile measures.
 
-The demo must run every lesson in a few minutes on two cores, about 10-30 s each. Where a lighter task
+The demo must run every lesson in a few minutes on two cores, about 5-30 s each. Where a lighter task
 still shows the effect, the quick profile runs it; where the effect needs the full profile's training
 (steps, data, model size), the quick run is still made, judged by the same criteria, and reported beside
 the reference with the reason below. The reasons state the two profiles' sizes (from each module's
-``PROFILES``) and what is not learned yet at the smaller one. The registry copies them onto
+``PROFILES`` or ``SIZES``: :func:`attnlab.experiments.registry.profile_settings`) and what is not learned yet at the smaller one. The registry copies them onto
 :attr:`Experiment.quick_limit`; an experiment not listed here has a quick profile sized to show its effect.
 """
 

@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-from .base import Experiment
+from .base import Experiment, settings_of
 from .course import lesson_order
 from .quick_limits import QUICK_LIMITS
 
@@ -37,13 +37,12 @@ def _load() -> dict[str, Experiment]:
 EXPERIMENTS = _load()
 
 
-def profile_settings(name: str, profile: str) -> dict:
+def profile_settings(name: str, profile: str) -> dict | tuple:
     """Experiment ``name``'s settings for ``profile``: its module's ``PROFILES`` (or ``SIZES``) entry."""
-    module = importlib.import_module(get_experiment(name).run.__module__)
-    table = getattr(module, "PROFILES", None) or getattr(module, "SIZES", None)
-    if not isinstance(table, dict) or profile not in table:
+    settings = settings_of(get_experiment(name), profile)
+    if settings is None:
         raise ValueError(f"profile: {name} has no settings for {profile!r} (expected PROFILES or SIZES)")
-    return table[profile]
+    return settings
 
 
 def get_experiment(name: str) -> Experiment:

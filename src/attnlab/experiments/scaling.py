@@ -38,7 +38,7 @@ Criteria (:func:`criteria`), fixed before the first full run; every one over eve
   the next smaller one (no reversals).
 
 Profiles: smoke — two tiny models on Python's reference, 3 steps; quick — three widths and three data
-sizes, 400 steps of 16 windows of 32 characters (each data size read 13 times or more: the smaller
+sizes, 400 steps of 16 windows of 32 characters (each data size read about 13 times or more: the smaller
 ones reach their data-limited minimum and the three losses separate; at 120 steps the two larger sizes
 were still compute-limited, nearly equal, and the fit in D failed); full — five models from 3.3 k to
 0.34 M non-embedding parameters and four data sizes from 4 k to 256 k characters (the largest read 6.4

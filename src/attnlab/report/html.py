@@ -89,7 +89,7 @@ def _reference(exp: Experiment, ref: Result, links: list, lang: str) -> str:
         (t["seeds"], ", ".join(map(str, ref.seeds))),
         (t["machine"], _machine(ref, lang)),
         (t["date"], date_text(ref)),
-        (t["commit"], commit_text(ref, t["dirty"])),
+        (t["commit"], commit_text(ref, t["dirty"], t["seed_words"])),
         ("torch", torch_text(ref)),
     ]
     facts_html = "".join(f"<dt>{_esc(k)}</dt><dd>{_esc(v)}</dd>" for k, v in facts)

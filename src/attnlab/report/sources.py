@@ -7,7 +7,6 @@ read through :mod:`importlib.resources`, so an installed ``attnlab report`` find
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from importlib import resources
@@ -15,8 +14,8 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from attnlab._io import atomic_write_text
-from attnlab.experiments import EXPERIMENTS, Result, load_result
-from attnlab.experiments.registry import profile_settings
+from attnlab.experiments import EXPERIMENTS, Result, get_experiment, load_result
+from attnlab.experiments.base import settings_digest as _settings_digest
 
 Folder = Path | Traversable
 
@@ -65,11 +64,9 @@ def quick_record(root: Folder | None = None) -> dict | None:
     return data
 
 
-def settings_digest(name: str, profile: str = "quick") -> str:
-    """A short digest of experiment ``name``'s ``profile`` settings, recorded with its quick verdict so
-    that a profile changed after the recording shows as stale (:func:`stale_quick_verdicts`)."""
-    text = json.dumps(profile_settings(name, profile), sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+def settings_digest(name: str, profile: str = "quick") -> str | None:
+    """Today's digest of experiment ``name``'s ``profile`` settings (:func:`attnlab.experiments.base.settings_digest`)."""
+    return _settings_digest(get_experiment(name), profile)
 
 
 def stale_quick_verdicts(record: dict) -> list[str]:
@@ -79,6 +76,21 @@ def stale_quick_verdicts(record: dict) -> list[str]:
         for name, entry in record["verdicts"].items()
         if name in EXPERIMENTS and entry.get("settings") != settings_digest(name)
     ]
+
+
+def _run_settings(runs: Path, name: str, seeds: list[int]) -> str | None:
+    """The settings digest every seed of ``runs/name`` recorded, or None when they lack or disagree on one."""
+    found = set()
+    for seed in seeds:
+        try:
+            found.add(
+                json.loads((runs / name / f"seed-{seed}" / "run.json").read_text(encoding="utf-8")).get(
+                    "settings"
+                )
+            )
+        except (OSError, json.JSONDecodeError):
+            found.add(None)
+    return found.pop() if len(found) == 1 else None
 
 
 def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
@@ -92,6 +104,16 @@ def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) 
     if others:
         raise ValueError(
             f"--record-quick: expected quick runs only, {', '.join(others)} used another profile"
+        )
+    stale = [
+        name
+        for name, r in results.items()
+        if _run_settings(Path(runs), name, r.seeds) != settings_digest(name)
+    ]
+    if stale:
+        raise ValueError(
+            f"--record-quick: {', '.join(stale)} ran with other settings than today's quick profile (or "
+            "before runs recorded them); rerun them (`attnlab demo`) first"
         )
     first = next(iter(results.values()))
     verdicts = {
@@ -144,9 +166,12 @@ def _git_text(git: dict | None, dirty_word: str) -> str:
     return git["commit"][:7] + (f" {dirty_word}" if git.get("dirty") else "")
 
 
-def commit_text(result: Result, dirty_word: str = "+ uncommitted changes") -> str:
+def commit_text(
+    result: Result, dirty_word: str = "+ uncommitted changes", seed_words: tuple[str, str] = ("seed", "seeds")
+) -> str:
     """Short commit hash of the checkout the result ran from, or "—" when unknown; when its seeds ran
-    from different checkouts, each with its seeds: ``"dd2c456 (seeds 0, 1), 545031e (seed 2)"``."""
+    from different checkouts, each with its seeds: ``"dd2c456 (seeds 0, 1), 545031e (seed 2)"``
+    (``seed_words``: the word for one seed and for several)."""
     provenance = result.provenance or {}
     by_seed = provenance.get("git_by_seed") or {}
     seeds: dict[str, list[str]] = {}
@@ -155,7 +180,7 @@ def commit_text(result: Result, dirty_word: str = "+ uncommitted changes") -> st
     if len(seeds) <= 1:
         return _git_text(provenance.get("git"), dirty_word)
     return ", ".join(
-        f"{text} (seed{'s' if len(group) > 1 else ''} {', '.join(group)})" for text, group in seeds.items()
+        f"{text} ({seed_words[len(group) > 1]} {', '.join(group)})" for text, group in seeds.items()
     )
 
 
