@@ -3,7 +3,6 @@ the heatmap, find 咖 among its token labels, hover a cell, switch to 中文, sa
 test-artifacts/serve.png. Skipped (with the reason) when Chromium, chromedriver or selenium is absent;
 `make test` installs Chromium when it can."""
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from attnlab.data.tasks.coffee_shop import answers
 from attnlab.serve import make_server
 
 try:
-    from selenium import webdriver
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
@@ -24,26 +22,6 @@ except ImportError:
 
 COFFEE = "我昨天去了一家咖啡店，点了一杯拿铁，然后我从咖啡店出来，回家了"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1000",
-    "--lang=en-US",
-]
-
-pytestmark = pytest.mark.skipif(
-    not (CHROMIUM and DRIVER),
-    reason="Chromium and chromedriver are not installed (apt-get install chromium chromium-driver)",
-)
 
 
 @pytest.fixture
@@ -55,18 +33,6 @@ def server(tmp_path, monkeypatch):
     yield srv
     srv.shutdown()
     srv.server_close()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]:
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=DRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
 
 
 def test_heatmap_of_the_coffee_shop_sentence(server, browser):

@@ -115,10 +115,18 @@ def subset_font(path: str, characters: str) -> bytes:
     return buffer.getvalue()
 
 
+# Chinese characters and punctuation (CJK blocks, fullwidth forms, the em dash and ellipsis of
+# "——" and "……"): the embedded font serves only these, so Latin text keeps the system font.
+CJK_RANGE = "U+2014,U+2026,U+2E80-2FDF,U+3000-303F,U+3400-4DBF,U+4E00-9FFF,U+F900-FAFF,U+FE30-FE4F,U+FF00-FFEF"
+
+
 def font_face(path: str, characters: str) -> str:
-    """An ``@font-face`` rule embedding the subset of ``path`` for ``characters`` as a data URI."""
+    """An ``@font-face`` rule embedding the subset of ``path`` for ``characters`` as a data URI, for the
+    Chinese ranges only (``unicode-range``). The page's font stack names it first: a system font listed
+    before it may claim Chinese glyphs it draws as boxes (Chromium on Linux without CJK fonts did, for
+    bold text, with ``system-ui`` first)."""
     data = base64.b64encode(subset_font(path, characters)).decode("ascii")
     return (
         f'@font-face{{font-family:"{FONT_FAMILY}";font-style:normal;font-weight:400;font-display:swap;'
-        f'src:url(data:font/woff;base64,{data}) format("woff")}}'
+        f'unicode-range:{CJK_RANGE};src:url(data:font/woff;base64,{data}) format("woff")}}'
     )

@@ -109,8 +109,8 @@ LABELS = {
 FONT_FAMILY = "attnlab-cjk"
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC","PingFang SC","Microsoft YaHei",
-"attnlab-cjk",sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222;line-height:1.5}
+body{font-family:"attnlab-cjk",system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans CJK SC","PingFang SC",
+"Microsoft YaHei",sans-serif;max-width:980px;margin:2em auto;padding:0 1em;color:#222;line-height:1.5}
 h1{font-size:1.6em}h3{font-size:1.05em;margin:.8em 0 .3em}section{border-top:1px solid #ddd;padding:1em 0}
 .badge{display:inline-block;padding:.1em .6em;border-radius:1em;font-size:.8em;margin-left:.5em}
 .yes{background:#d8f3dc;color:#1b4332}.partly{background:#fff3bf;color:#7a5c00}
