@@ -52,7 +52,7 @@ MOST = 0.5  # "most heads" (sec. 3.2) and "most layers" (sec. 3.3): at least hal
 PRUNE_SHARE = 0.2  # sec. 4 / fig. 3: 20% of the WMT model's heads pruned without noticeable loss
 PROFILES = {
     "smoke": dict(train=200, valid=40, test=40, steps=3, batch=16, d_model=16, heads=2, layers=1),
-    "quick": dict(train=4000, valid=200, test=200, steps=300, batch=64, d_model=64, heads=4, layers=1),
+    "quick": dict(train=4000, valid=200, test=200, steps=800, batch=64, d_model=64, heads=4, layers=1),
     "full": dict(train=30000, valid=600, test=600, steps=2500, batch=64, d_model=64, heads=8, layers=2),
 }
 
