@@ -51,7 +51,9 @@ EFFICIENT = ("local", "sparse", "linear", "performer")
 # Fixed step counts (no time limit); lengths: the generator's requested (min, max) tokens.
 PROFILES = {
     "smoke": dict(train=64, test=32, lengths=(10, 30), steps=3, batch=16, d_model=16, layers=1, window=4),
-    "quick": dict(train=3000, test=300, lengths=(20, 60), steps=300, batch=32, d_model=32, layers=2, window=8),
+    "quick": dict(
+        train=3000, test=300, lengths=(20, 60), steps=300, batch=32, d_model=32, layers=2, window=8
+    ),
     "full": dict(
         train=20000, test=2000, lengths=(40, 250), steps=2500, batch=32, d_model=64, layers=2, window=16
     ),

@@ -117,7 +117,9 @@ def subset_font(path: str, characters: str) -> bytes:
 
 # Chinese characters and punctuation (CJK blocks, fullwidth forms, the em dash and ellipsis of
 # "——" and "……"): the embedded font serves only these, so Latin text keeps the system font.
-CJK_RANGE = "U+2014,U+2026,U+2E80-2FDF,U+3000-303F,U+3400-4DBF,U+4E00-9FFF,U+F900-FAFF,U+FE30-FE4F,U+FF00-FFEF"
+CJK_RANGE = (
+    "U+2014,U+2026,U+2E80-2FDF,U+3000-303F,U+3400-4DBF,U+4E00-9FFF,U+F900-FAFF,U+FE30-FE4F,U+FF00-FFEF"
+)
 
 
 def font_face(path: str, characters: str) -> str:
