@@ -32,7 +32,10 @@ def test_precedence_flag_variable_fixed_omp_automatic(monkeypatch):
     assert T.choose(None, 1, env).threads == 3 and T.choose(None, 1, env).source == "ATTNLAB_THREADS"
     assert T.choose(None, 1, {"OMP_NUM_THREADS": "5"}).source == "fixed"  # full profiles stay at 1
     assert T.choose(None, None, {"OMP_NUM_THREADS": "5"}).threads == 5
-    monkeypatch.setattr(T, "automatic", lambda cpus, load: T.ThreadChoice(7, "automatic", cpus))
+    monkeypatch.setattr(T, "busy_cpus", lambda: 0.0)
+    monkeypatch.setattr(
+        T, "automatic", lambda cpus, load, busy: T.ThreadChoice(7, "automatic", cpus, busy=busy)
+    )
     assert T.choose(None, None, {}).threads == 7
     for bad, name in ((("0", None), "--threads"), ((None, None), "ATTNLAB_THREADS")):
         with pytest.raises(ValueError, match=f"{name}: expected a whole number of threads >= 1"):
@@ -45,12 +48,26 @@ def test_a_busy_machine_gets_one_thread_and_the_probe_confirms_the_rest():
     assert T.automatic(8, 3.4, probe=lambda n: 2.5).threads == 5  # the free CPUs
     idle = T.automatic(8, 0.1, probe=lambda n: 3.0)
     assert idle.threads == 8 and idle.record() == {
-        "threads": 8, "source": "automatic", "cpus": 8, "load_average": 0.1,
+        "threads": 8, "source": "automatic", "cpus": 8, "load_average": 0.1, "busy_cpus": None,
     }  # fmt: skip
     contended = T.automatic(8, 0.1, probe=lambda n: 1.1)  # more threads were not faster: 1
     assert contended.threads == 1 and "only 1.10x faster" in contended.reason
     assert T.automatic(1, None, probe=no_probe).threads == 1
     assert T.probe_speedup(1) > 0
+
+
+def test_cpus_busy_now_count_and_the_lagging_load_average_does_not():
+    # a job that ended a moment ago still shows in the 1-minute load average, not in the CPU time now
+    after_a_job = T.automatic(2, 0.84, probe=lambda n: 1.9, busy=0.04)
+    assert after_a_job.threads == 2 and "0.04 busy now" in after_a_job.reason
+    assert after_a_job.record()["busy_cpus"] == 0.04 and after_a_job.record()["load_average"] == 0.84
+    neighbour = T.automatic(2, 0.1, probe=no_probe, busy=0.97)  # a job just started: 1 thread, no probe
+    assert neighbour.threads == 1 and "the machine is busy" in neighbour.line()
+    busy = T.busy_cpus(0.05)
+    if T.cpu_jiffies() is None:
+        assert busy is None  # no /proc/stat: the load average decides
+    else:
+        assert busy is not None and 0.0 <= busy <= T.cpu_jiffies()[2] + 1e-9
 
 
 def test_configure_applies_and_prints_one_line(capsys):
@@ -97,6 +114,35 @@ def test_a_sharp_slowdown_warns_once(monkeypatch):
     warnings = [line for line in out.getvalue().splitlines() if "warning" in line]
     assert len(warnings) == 1 and "steps/s, under a third of the 10 steps/s" in warnings[0]
     assert "--threads 1" in warnings[0]
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_after_a_sharp_slowdown_adaptive_automatic_threads_continue_with_one(monkeypatch, quiet):
+    clock = [0.0]
+    monkeypatch.setattr(P.time, "perf_counter", lambda: clock[0])
+    monkeypatch.setattr(P, "_warned", False)
+    monkeypatch.setattr(T, "choose", lambda requested, default: T.ThreadChoice(2, "automatic", 2))
+    T.configure(quiet=True, adaptive=True)
+    assert torch.get_num_threads() == 2
+    out = io.StringIO()
+    bar = P.Progress(total=1000, desc="train", stream=out, interval=1e9, quiet=quiet)
+    for seconds_each, n in ((0.1, 30), (0.5, 20)):  # 10 steps/s at the start, then 2 steps/s
+        for _ in range(n):
+            clock[0] += seconds_each
+            bar.update(1)
+    assert torch.get_num_threads() == 1
+    text = out.getvalue()
+    assert text == "" if quiet else "so it continues with 1" in text
+    assert T.yield_cpus() == ""  # once only
+
+
+def test_measured_or_fixed_threads_never_change_on_a_slowdown(monkeypatch):
+    monkeypatch.setattr(T, "choose", lambda requested, default: T.ThreadChoice(2, "--threads", 2))
+    T.configure(2, quiet=True, adaptive=True)  # chosen by the user: kept
+    assert T.yield_cpus() == "" and torch.get_num_threads() == 2
+    monkeypatch.setattr(T, "choose", lambda requested, default: T.ThreadChoice(2, "automatic", 2))
+    T.configure(quiet=True)  # automatic, but not adaptive (e.g. a benchmark): kept
+    assert T.yield_cpus() == "" and torch.get_num_threads() == 2
 
 
 def test_the_trainer_logs_its_threads(tmp_path):

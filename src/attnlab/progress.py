@@ -10,8 +10,10 @@ the count, the rate and the time left::
 It also watches the rate. The rate of the first second or so of work (after a couple of warm-up
 steps) is a start-up probe of what this run can do on this machine; when a later stretch of at least
 a few seconds runs below a third of it, one warning line says that another process is probably
-competing for the CPUs and how many threads this process uses. Time spent inside
-:meth:`Progress.paused` (evaluation, checkpoints) is not counted in any rate.
+competing for the CPUs and how many threads this process uses; a process whose threads were chosen
+automatically for long training (:func:`attnlab.threads.yield_cpus`) then continues with 1 thread,
+even when its progress is quiet. Time spent inside :meth:`Progress.paused` (evaluation, checkpoints)
+is not counted in any rate.
 """
 
 from __future__ import annotations
@@ -45,6 +47,12 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def _yield_cpus() -> str:
+    from attnlab.threads import yield_cpus  # torch is imported only when a slowdown is seen
+
+    return yield_cpus()
+
+
 def slowdown_warning(what: str, now: float, start: float, unit: str) -> str:
     """The warning line for a rate ``now`` below a third of the start-up rate ``start``."""
     import torch
@@ -60,7 +68,8 @@ class Progress:
     """A progress display (tqdm bar on a terminal, log lines otherwise) with a slowdown watch.
 
     Use it like a small tqdm: ``update(n)``, ``set_postfix(dict)``, ``write(text)``, ``close()``, or
-    iterate over it when it wraps an iterable. ``quiet`` shows nothing and warns about nothing.
+    iterate over it when it wraps an iterable. ``quiet`` shows nothing and warns about nothing (the rate
+    is still watched, so that adaptive threads can drop to 1).
     """
 
     def __init__(
@@ -120,10 +129,10 @@ class Progress:
         self.n += n
         if self.bar is not None:
             self.bar.update(n)
-        if self.quiet:
-            return
         now = self._clock()
         self._watch(now)
+        if self.quiet:
+            return
         if self.bar is None and self.interval >= 0 and now - self._last_line[0] >= self.interval:
             self._log_line(now)
 
@@ -195,6 +204,9 @@ class Progress:
         if rate < self._probe_rate / SLOWDOWN:
             _warned = True
             line = slowdown_warning(self.desc or "the run", rate, self._probe_rate, self.unit)
+            line += _yield_cpus()  # before the line: it says what this process does next
+            if self.quiet:
+                return
             if self.bar is not None:
                 self.bar.write(line, file=self.stream)
             else:

@@ -10,13 +10,20 @@ commands (``train``, ``run``, ``demo``, ``bench``, ``serve``) choose their threa
 3. the command's own fixed default (experiments' full profiles: 1, so their results are
    deterministic), else
 4. ``OMP_NUM_THREADS`` when it is set (a choice made for every OpenMP program), else
-5. automatic: the CPUs this process may run on (``os.sched_getaffinity``) minus the ones the
-   1-minute load average says are busy, at least 1; when that leaves more than one thread, a short
-   probe (a few milliseconds of matrix products on 1 and on N threads) confirms that N threads are
-   really faster, and otherwise 1 is used.
+5. automatic: the CPUs this process may run on (``os.sched_getaffinity``) minus the ones other
+   processes keep busy right now (the machine's non-idle CPU time over half a second, from
+   ``/proc/stat``; where that is missing, the 1-minute load average, which still counts a job for
+   about a minute after it ended), at least 1; when that leaves more than one thread, a short probe
+   (a few milliseconds of matrix products on 1 and on N threads) confirms that N threads are really
+   faster, and otherwise 1 is used.
 
 :func:`configure` applies the choice (``torch.set_num_threads``) and prints it as one line on stderr;
-:class:`ThreadChoice.record` is what results and training logs store.
+:class:`ThreadChoice.record` is what results and training logs store. A command that trains for long
+(``attnlab train``) configures with ``adaptive=True``: when its rate later falls below a third of its
+start-up rate (:mod:`attnlab.progress`), an automatic choice above 1 drops to 1 thread
+(:func:`yield_cpus`): the machine was idle when the choice was made and another process now competes
+for its cores, where a 2-thread pool beside a 1-thread neighbour ran 200 training steps 4x slower than
+alone, and 1 thread beside it loses little.
 """
 
 from __future__ import annotations
@@ -43,8 +50,9 @@ class ThreadChoice:
     threads: int
     source: str
     cpus: int
-    load: float | None = None
+    load: float | None = None  # the 1-minute load average
     reason: str = ""
+    busy: float | None = None  # CPUs busy over the half second before the choice (/proc/stat)
 
     def line(self, what: str = "torch threads") -> str:
         """One line for stderr, e.g. ``attnlab: 1 torch thread (automatic: 2 CPUs, load average 1.2 ...)``."""
@@ -56,7 +64,9 @@ class ThreadChoice:
     def record(self) -> dict:
         """What results and training logs store."""
         load = None if self.load is None else round(self.load, 2)
-        return {"threads": self.threads, "source": self.source, "cpus": self.cpus, "load_average": load}
+        busy = None if self.busy is None else round(self.busy, 2)
+        return {"threads": self.threads, "source": self.source, "cpus": self.cpus, "load_average": load,
+                "busy_cpus": busy}  # fmt: skip
 
 
 def available_cpus() -> int:
@@ -73,6 +83,37 @@ def load_average() -> float | None:
         return os.getloadavg()[0]
     except (AttributeError, OSError):
         return None
+
+
+def cpu_jiffies() -> tuple[int, int, int] | None:
+    """(busy jiffies, all jiffies, CPUs) of the whole machine from /proc/stat (Linux), else None."""
+    try:
+        with open("/proc/stat") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    fields = lines[0].split() if lines else []
+    if len(fields) < 5 or fields[0] != "cpu":
+        return None
+    values = [
+        int(v) for v in fields[1:9]
+    ]  # user nice system idle iowait irq softirq steal (guest is in user)
+    idle = values[3] + values[4]
+    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    return sum(values) - idle, sum(values), cpus
+
+
+def busy_cpus(interval: float = 0.5) -> float | None:
+    """How many CPUs other processes keep busy now: the machine's non-idle CPU time over ``interval``
+    seconds (this process sleeps meanwhile), or None without /proc/stat."""
+    before = cpu_jiffies()
+    if before is None:
+        return None
+    time.sleep(interval)
+    after = cpu_jiffies()
+    if after is None or after[1] <= before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * (after[2] or 1)
 
 
 def parse_threads(value, name: str) -> int:
@@ -109,20 +150,28 @@ def probe_speedup(threads: int) -> float:
     return one / max(_product_seconds(threads), 1e-9)
 
 
-def automatic(cpus: int | None = None, load: float | None = None, probe=probe_speedup) -> ThreadChoice:
-    """The automatic choice: free CPUs by the load average, confirmed by ``probe`` when above one."""
+def automatic(
+    cpus: int | None = None, load: float | None = None, probe=probe_speedup, busy: float | None = None
+) -> ThreadChoice:
+    """The automatic choice: free CPUs by ``busy`` (CPUs busy now) or, without it, by the load average,
+    confirmed by ``probe`` when above one."""
     cpus = available_cpus() if cpus is None else cpus
-    busy = 0 if load is None else math.floor(load + 0.5)  # processes already running, rounded
-    free = max(1, min(cpus, cpus - busy))
-    where = f"{cpus} CPU{'s' if cpus != 1 else ''}" + ("" if load is None else f", load average {load:.2f}")
+    measured = busy if busy is not None else load
+    taken = 0 if measured is None else math.floor(measured + 0.5)  # CPUs already in use, rounded
+    free = max(1, min(cpus, cpus - taken))
+    where = f"{cpus} CPU{'s' if cpus != 1 else ''}"
+    if busy is not None:
+        where += f", {busy:.2f} busy now"
+    elif load is not None:
+        where += f", load average {load:.2f}"
     if free == 1:
         busy_note = ": the machine is busy" if cpus > 1 else ""
-        return ThreadChoice(1, "automatic", cpus, load, f"automatic: {where}{busy_note}")
+        return ThreadChoice(1, "automatic", cpus, load, f"automatic: {where}{busy_note}", busy)
     speedup = probe(free)
     if speedup < MIN_PROBE_SPEEDUP:
         why = f"automatic: {where}, but {free} threads were only {speedup:.2f}x faster than 1 in a probe"
-        return ThreadChoice(1, "automatic", cpus, load, why)
-    return ThreadChoice(free, "automatic", cpus, load, f"automatic: {where}")
+        return ThreadChoice(1, "automatic", cpus, load, why, busy)
+    return ThreadChoice(free, "automatic", cpus, load, f"automatic: {where}", busy)
 
 
 def choose(requested: int | None = None, default: int | None = None, environ=None) -> ThreadChoice:
@@ -139,7 +188,10 @@ def choose(requested: int | None = None, default: int | None = None, environ=Non
         return ThreadChoice(
             parse_threads(environ["OMP_NUM_THREADS"], "OMP_NUM_THREADS"), "OMP_NUM_THREADS", cpus
         )
-    return automatic(cpus, load_average())
+    return automatic(cpus, load_average(), busy=busy_cpus())
+
+
+_adaptive: ThreadChoice | None = None  # an automatic choice above 1 thread that may drop to 1
 
 
 def configure(
@@ -148,10 +200,25 @@ def configure(
     *,
     quiet: bool = False,
     what: str = "torch threads",
+    adaptive: bool = False,
 ) -> ThreadChoice:
-    """Choose (see :func:`choose`), apply with ``torch.set_num_threads`` and print one line on stderr."""
+    """Choose (see :func:`choose`), apply with ``torch.set_num_threads`` and print one line on stderr;
+    ``adaptive``: an automatic choice above 1 may later drop to 1 (:func:`yield_cpus`)."""
+    global _adaptive
     choice = choose(requested, default)
     torch.set_num_threads(choice.threads)
+    _adaptive = choice if adaptive and choice.source == "automatic" and choice.threads > 1 else None
     if not quiet:
         print(choice.line(what), file=sys.stderr, flush=True)
     return choice
+
+
+def yield_cpus() -> str:
+    """After a sharp slowdown: drop an adaptive automatic choice to 1 thread (once) and say so, for the
+    warning line; "" when the threads were chosen otherwise (a measurement's threads never change)."""
+    global _adaptive
+    if _adaptive is None or torch.get_num_threads() <= 1:
+        return ""
+    _adaptive = None
+    torch.set_num_threads(1)
+    return "; its threads were chosen automatically, so it continues with 1"

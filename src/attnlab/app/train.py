@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = build_config(args)
     resumed = _check_out_dir(args, config) if config.out_dir else None
-    choice = configure(args.threads, quiet=os.environ.get("RANK", "0") != "0")
+    choice = configure(args.threads, quiet=os.environ.get("RANK", "0") != "0", adaptive=True)
     notice = _resume_notice(resumed, config.max_steps)
     if notice and not D.in_torchrun():
         print(notice, file=sys.stderr)

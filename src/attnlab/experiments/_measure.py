@@ -17,29 +17,12 @@ from torch import nn
 
 from attnlab.data import CharTokenizer, generate
 from attnlab.data.batching import pad_batch
+from attnlab.threads import cpu_jiffies, load_average
 
 from .base import Text
 
 # An idle machine still runs a few daemons: other processes may use this much of a core on average.
 IDLE_SLACK_CORES = 0.2
-
-
-def _cpu_jiffies() -> tuple[int, int, int] | None:
-    """(busy jiffies, all jiffies, cores) of the whole machine from /proc/stat (Linux), else None."""
-    try:
-        with open("/proc/stat") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    fields = lines[0].split() if lines else []
-    if len(fields) < 5 or fields[0] != "cpu":
-        return None
-    values = [
-        int(v) for v in fields[1:9]
-    ]  # user nice system idle iowait irq softirq steal (guest is in user)
-    idle = values[3] + values[4]
-    cores = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
-    return sum(values) - idle, sum(values), cores
 
 
 class CpuWatch:
@@ -52,13 +35,13 @@ class CpuWatch:
 
     def __enter__(self) -> CpuWatch:
         self.cores = os.cpu_count() or 1
-        self.load = [_loadavg()]
-        self._start = (_cpu_jiffies(), time.process_time(), time.perf_counter())
+        self.load = [load_average()]
+        self._start = (cpu_jiffies(), time.process_time(), time.perf_counter())
         return self
 
     def __exit__(self, *exc) -> None:
-        jiffies, own, wall = _cpu_jiffies(), time.process_time(), time.perf_counter()
-        self.load.append(_loadavg())
+        jiffies, own, wall = cpu_jiffies(), time.process_time(), time.perf_counter()
+        self.load.append(load_average())
         self.seconds = wall - self._start[2]
         before = self._start[0]
         if before is not None and jiffies is not None and jiffies[1] > before[1]:
@@ -85,13 +68,6 @@ class CpuWatch:
             f"本次运行使用 {threads} 个线程，留给其他进程的至多 {free_for_others:.2f} 个核）：这些计时测的不只是模型本身。"
             "请在空闲的机器上重新运行。",
         )
-
-
-def _loadavg() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except (AttributeError, OSError):
-        return None
 
 
 def count_params(*modules: nn.Module) -> int:
