@@ -154,9 +154,9 @@ def test_demo_skips_an_experiment_whose_data_is_missing(tmp_path, monkeypatch, c
     monkeypatch.setattr(freedict, "DEFAULT_PATH", tmp_path / "absent.dict.dz")
     chosen = {n: get_experiment(n) for n in ("translation", "scaled-dot-product")}
     monkeypatch.setattr(experiments, "EXPERIMENTS", chosen)
-    code = cli.main(
-        ["demo", "--profile", "quick", "--out", str(tmp_path / "report")]
-    )  # quick reads real data
+    code = cli.main(  # quick reads real data; one job: the patched path must reach the runs in-process
+        ["demo", "--profile", "quick", "--jobs", "1", "--out", str(tmp_path / "report")]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "translation: skipped" in out.out + out.err and "dict-freedict-deu-eng" in out.out + out.err

@@ -123,6 +123,8 @@ def test_after_a_sharp_slowdown_adaptive_automatic_threads_continue_with_one(mon
     monkeypatch.setattr(P, "_warned", False)
     monkeypatch.setattr(T, "choose", lambda requested, default: T.ThreadChoice(2, "automatic", 2))
     T.configure(quiet=True, adaptive=True)
+    monkeypatch.setattr(P, "_on_slowdown", None)
+    P.on_slowdown(T.yield_cpus)  # as attnlab train does
     assert torch.get_num_threads() == 2
     out = io.StringIO()
     bar = P.Progress(total=1000, desc="train", stream=out, interval=1e9, quiet=quiet)

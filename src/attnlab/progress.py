@@ -11,8 +11,8 @@ It also watches the rate. The rate of the first second or so of work (after a co
 steps) is a start-up probe of what this run can do on this machine; when a later stretch of at least
 a few seconds runs below a third of it, one warning line says that another process is probably
 competing for the CPUs and how many threads this process uses; a process whose threads were chosen
-automatically for long training (:func:`attnlab.threads.yield_cpus`) then continues with 1 thread,
-even when its progress is quiet. Time spent inside :meth:`Progress.paused` (evaluation, checkpoints)
+automatically for long training then continues with 1 thread (:func:`on_slowdown`), even when its
+progress is quiet. Time spent inside :meth:`Progress.paused` (evaluation, checkpoints)
 is not counted in any rate.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 INTERVAL_ENV = "ATTNLAB_PROGRESS_SECONDS"
@@ -47,10 +47,14 @@ def _duration(seconds: float) -> str:
     return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
-def _yield_cpus() -> str:
-    from attnlab.threads import yield_cpus  # torch is imported only when a slowdown is seen
+_on_slowdown: Callable[[], str] | None = None
 
-    return yield_cpus()
+
+def on_slowdown(hook: Callable[[], str] | None) -> None:
+    """Run ``hook()`` at the slowdown warning (even when quiet); the text it returns ends the warning
+    line. ``attnlab train`` passes :func:`attnlab.threads.yield_cpus`; None removes the hook."""
+    global _on_slowdown
+    _on_slowdown = hook
 
 
 def slowdown_warning(what: str, now: float, start: float, unit: str) -> str:
@@ -204,7 +208,7 @@ class Progress:
         if rate < self._probe_rate / SLOWDOWN:
             _warned = True
             line = slowdown_warning(self.desc or "the run", rate, self._probe_rate, self.unit)
-            line += _yield_cpus()  # before the line: it says what this process does next
+            line += _on_slowdown() if _on_slowdown is not None else ""  # what this process does next
             if self.quiet:
                 return
             if self.bar is not None:

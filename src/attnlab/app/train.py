@@ -193,7 +193,8 @@ def _launch(args: argparse.Namespace, nproc: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Train (or relaunch under torchrun); prints where the results are."""
-    from attnlab.threads import configure
+    from attnlab.progress import on_slowdown
+    from attnlab.threads import configure, yield_cpus
     from attnlab.training import distributed as D
 
     if args.nproc is not None and args.nproc < 1:
@@ -208,6 +209,7 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     resumed = _check_out_dir(args, config) if config.out_dir else None
     choice = configure(args.threads, quiet=os.environ.get("RANK", "0") != "0", adaptive=True)
+    on_slowdown(yield_cpus)  # automatic threads above 1 continue with 1 after a sharp slowdown
     notice = _resume_notice(resumed, config.max_steps)
     if notice and not D.in_torchrun():
         print(notice, file=sys.stderr)
