@@ -42,7 +42,8 @@ clock runs out. Each experiment's criteria are fixed in its code and one framewo
 
 The machine (processor, threads, CPU count), the date (when the last seed finished, UTC) and the
 commit (the git commit the run was made from, "+ uncommitted changes" when the checkout had local
-edits) below come from each experiment's `results.json`. `make demo` re-runs every experiment's quick
+edits; each commit with its seeds when a run was resumed from a later checkout) below come from each
+experiment's `results.json`. `make demo` re-runs every experiment's quick
 profile on your machine and compares its verdicts with these. Where a smaller task shows the effect,
 the quick profile runs it (same criteria, lighter cases); where it cannot, the lesson says why.
 """
