@@ -43,6 +43,17 @@ BROWSER_FLAGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _no_slowdown_state_between_tests():
+    """The slowdown watch and adaptive threads keep process-wide state: each test starts without it."""
+    from attnlab import progress, threads
+
+    yield
+    progress.on_slowdown(None)
+    progress._warned = False
+    threads._adaptive = None
+
+
 @pytest.fixture
 def browser(tmp_path):
     """Headless Chromium driven by selenium; skipped, with the reason, when one of them is missing

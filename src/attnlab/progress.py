@@ -11,8 +11,8 @@ It also watches the rate. The rate of the first second or so of work (after a co
 steps) is a start-up probe of what this run can do on this machine; when a later stretch of at least
 a few seconds runs below a third of it, one warning line says that another process is probably
 competing for the CPUs and how many threads this process uses; a process whose threads were chosen
-automatically for long training then continues with 1 thread (:func:`on_slowdown`), even when its
-progress is quiet. Time spent inside :meth:`Progress.paused` (evaluation, checkpoints)
+automatically for long training then continues with the CPUs still free (:func:`on_slowdown`), even
+when its progress is quiet. Time spent inside :meth:`Progress.paused` (evaluation, checkpoints)
 is not counted in any rate.
 """
 
@@ -51,8 +51,9 @@ _on_slowdown: Callable[[], str] | None = None
 
 
 def on_slowdown(hook: Callable[[], str] | None) -> None:
-    """Run ``hook()`` at the slowdown warning (even when quiet); the text it returns ends the warning
-    line. ``attnlab train`` passes :func:`attnlab.threads.yield_cpus`; None removes the hook."""
+    """Run ``hook()`` once, at the first sharp slowdown of any progress of this process (quiet ones too);
+    the text it returns ends the warning line. ``attnlab train`` passes
+    :func:`attnlab.threads.yield_cpus`; None removes the hook."""
     global _on_slowdown
     _on_slowdown = hook
 
@@ -73,7 +74,7 @@ class Progress:
 
     Use it like a small tqdm: ``update(n)``, ``set_postfix(dict)``, ``write(text)``, ``close()``, or
     iterate over it when it wraps an iterable. ``quiet`` shows nothing and warns about nothing (the rate
-    is still watched, so that adaptive threads can drop to 1).
+    is still watched, so that adaptive threads can be lowered).
     """
 
     def __init__(
@@ -189,12 +190,12 @@ class Progress:
 
     def _watch(self, now: float) -> None:
         """Measure the start-up rate, then compare each later window of a few seconds with it."""
-        global _warned
+        global _warned, _on_slowdown
         self._updates += 1
         if self._updates == WARMUP_UPDATES:
             self._probe = (now, self.n)
-        if self._probe is None or _warned:
-            return
+        if self._probe is None or ((_warned or self.quiet) and _on_slowdown is None):
+            return  # nothing left to say or do
         if self._probe_rate is None:
             t0, n0 = self._probe
             if now - t0 >= PROBE_SECONDS:
@@ -206,11 +207,13 @@ class Progress:
         rate = (self.n - n0) / (now - t0)
         self._window = (now, self.n)
         if rate < self._probe_rate / SLOWDOWN:
-            _warned = True
             line = slowdown_warning(self.desc or "the run", rate, self._probe_rate, self.unit)
-            line += _on_slowdown() if _on_slowdown is not None else ""  # what this process does next
-            if self.quiet:
+            if _on_slowdown is not None:  # once: what this process does next
+                hook, _on_slowdown = _on_slowdown, None
+                line += hook()
+            if self.quiet or _warned:
                 return
+            _warned = True
             if self.bar is not None:
                 self.bar.write(line, file=self.stream)
             else:

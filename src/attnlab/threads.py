@@ -20,10 +20,10 @@ commands (``train``, ``run``, ``demo``, ``bench``, ``serve``) choose their threa
 :func:`configure` applies the choice (``torch.set_num_threads``) and prints it as one line on stderr;
 :class:`ThreadChoice.record` is what results and training logs store. A command that trains for long
 (``attnlab train``) configures with ``adaptive=True``: when its rate later falls below a third of its
-start-up rate (:mod:`attnlab.progress`), an automatic choice above 1 drops to 1 thread
-(:func:`yield_cpus`): the machine was idle when the choice was made and another process now competes
-for its cores, where a 2-thread pool beside a 1-thread neighbour ran 200 training steps 4x slower than
-alone, and 1 thread beside it loses little.
+start-up rate (:mod:`attnlab.progress`), an automatic choice above 1 measures the busy CPUs again
+and continues with the free ones, at least 1 (:func:`yield_cpus`): the machine was idle when the
+choice was made and another process now competes for its cores, where a 2-thread pool beside a
+1-thread neighbour ran 200 training steps 4x slower than alone, and 1 thread beside it loses little.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ class ThreadChoice:
     busy: float | None = None  # CPUs busy over the half second before the choice (/proc/stat)
 
     def line(self, what: str = "torch threads") -> str:
-        """One line for stderr, e.g. ``attnlab: 1 torch thread (automatic: 2 CPUs, load average 1.2 ...)``."""
+        """One line for stderr, e.g. ``attnlab: 1 torch thread (automatic: 2 CPUs, 1.20 busy now ...)``."""
         noun = what.replace("threads", "thread", 1) if self.threads == 1 else what
         why = self.reason or self.source
         hint = "" if self.source != "automatic" else f"; --threads or {ENV} to choose"
@@ -85,35 +85,47 @@ def load_average() -> float | None:
         return None
 
 
-def cpu_jiffies() -> tuple[int, int, int] | None:
-    """(busy jiffies, all jiffies, CPUs) of the whole machine from /proc/stat (Linux), else None."""
+def cpu_jiffies(cpus: set[int] | None = None) -> tuple[int, int, int] | None:
+    """(busy jiffies, all jiffies, CPUs) from /proc/stat (Linux), else None: of the whole machine, or
+    of the CPUs numbered in ``cpus`` only (e.g. this process's affinity)."""
     try:
         with open("/proc/stat") as f:
             lines = f.read().splitlines()
     except OSError:
         return None
-    fields = lines[0].split() if lines else []
-    if len(fields) < 5 or fields[0] != "cpu":
+    rows = [line.split() for line in lines if line.startswith("cpu")]
+    if cpus is None:
+        rows = [r for r in rows if r[0] == "cpu"]
+        count = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
+    else:
+        rows = [r for r in rows if r[0][3:].isdigit() and int(r[0][3:]) in cpus]
+        count = len(rows)
+    if not rows or any(len(r) < 5 for r in rows):
         return None
-    values = [
-        int(v) for v in fields[1:9]
-    ]  # user nice system idle iowait irq softirq steal (guest is in user)
-    idle = values[3] + values[4]
-    cpus = sum(1 for line in lines if line.startswith("cpu") and line[3:4].isdigit())
-    return sum(values) - idle, sum(values), cpus
+    busy = total = 0
+    for r in rows:
+        values = [int(v) for v in r[1:9]]  # user nice system idle iowait irq softirq steal (guest is in user)
+        busy, total = busy + sum(values) - values[3] - values[4], total + sum(values)
+    return busy, total, count
 
 
 def busy_cpus(interval: float = 0.5) -> float | None:
-    """How many CPUs other processes keep busy now: the machine's non-idle CPU time over ``interval``
-    seconds (this process sleeps meanwhile), or None without /proc/stat."""
-    before = cpu_jiffies()
+    """How many of this process's CPUs (its affinity) other processes keep busy now: their non-idle
+    time over ``interval`` seconds (/proc/stat) minus this process's own CPU time meanwhile (it sleeps,
+    but idle OpenMP workers may still spin), or None without /proc/stat."""
+    try:
+        mine = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        mine = None
+    before, own = cpu_jiffies(mine), time.process_time()
     if before is None:
         return None
     time.sleep(interval)
-    after = cpu_jiffies()
+    after, own = cpu_jiffies(mine), time.process_time() - own
     if after is None or after[1] <= before[1]:
         return None
-    return (after[0] - before[0]) / (after[1] - before[1]) * (after[2] or 1)
+    busy = (after[0] - before[0]) / (after[1] - before[1]) * (after[2] or 1)
+    return max(0.0, busy - own / interval)
 
 
 def parse_threads(value, name: str) -> int:
@@ -191,7 +203,7 @@ def choose(requested: int | None = None, default: int | None = None, environ=Non
     return automatic(cpus, load_average(), busy=busy_cpus())
 
 
-_adaptive: ThreadChoice | None = None  # an automatic choice above 1 thread that may drop to 1
+_adaptive: ThreadChoice | None = None  # an automatic choice above 1 thread that may still be lowered
 
 
 def configure(
@@ -203,7 +215,7 @@ def configure(
     adaptive: bool = False,
 ) -> ThreadChoice:
     """Choose (see :func:`choose`), apply with ``torch.set_num_threads`` and print one line on stderr;
-    ``adaptive``: an automatic choice above 1 may later drop to 1 (:func:`yield_cpus`)."""
+    ``adaptive``: an automatic choice above 1 may later be lowered (:func:`yield_cpus`)."""
     global _adaptive
     choice = choose(requested, default)
     torch.set_num_threads(choice.threads)
@@ -214,11 +226,17 @@ def configure(
 
 
 def yield_cpus() -> str:
-    """After a sharp slowdown: drop an adaptive automatic choice to 1 thread (once) and say so, for the
-    warning line; "" when the threads were chosen otherwise (a measurement's threads never change)."""
+    """After a sharp slowdown (once): an adaptive automatic choice measures again the CPUs other
+    processes keep busy and continues with the free ones (at least 1; all of them busy or nothing to
+    measure with: 1), and says so for the warning line; "" when it keeps its threads, or when they were
+    chosen otherwise (a measurement's threads never change)."""
     global _adaptive
-    if _adaptive is None or torch.get_num_threads() <= 1:
+    if _adaptive is None:
         return ""
-    _adaptive = None
-    torch.set_num_threads(1)
-    return "; its threads were chosen automatically, so it continues with 1"
+    choice, _adaptive = _adaptive, None
+    busy = busy_cpus()
+    free = 1 if busy is None else max(1, choice.cpus - math.floor(busy + 0.5))
+    if free >= torch.get_num_threads():
+        return ""
+    torch.set_num_threads(free)
+    return f"; its threads were chosen automatically, so it continues with {free}"

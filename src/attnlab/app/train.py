@@ -193,6 +193,8 @@ def _launch(args: argparse.Namespace, nproc: int) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Train (or relaunch under torchrun); prints where the results are."""
+    import torch
+
     from attnlab.progress import on_slowdown
     from attnlab.threads import configure, yield_cpus
     from attnlab.training import distributed as D
@@ -209,7 +211,6 @@ def run(args: argparse.Namespace) -> int:
     config = build_config(args)
     resumed = _check_out_dir(args, config) if config.out_dir else None
     choice = configure(args.threads, quiet=os.environ.get("RANK", "0") != "0", adaptive=True)
-    on_slowdown(yield_cpus)  # automatic threads above 1 continue with 1 after a sharp slowdown
     notice = _resume_notice(resumed, config.max_steps)
     if notice and not D.in_torchrun():
         print(notice, file=sys.stderr)
@@ -233,9 +234,18 @@ def run(args: argparse.Namespace) -> int:
         extra_files={"recipe.json": recipe_json},
         log_info=choice.record(),
     )
+
+    def fewer_threads() -> str:  # after a sharp slowdown, automatic threads continue with the free CPUs
+        said = yield_cpus()
+        if said:
+            trainer.log.write(trainer.step, "threads", threads=torch.get_num_threads(), why="slowdown")
+        return said
+
+    on_slowdown(fewer_threads)
     try:
         result = trainer.fit()
     finally:
+        on_slowdown(None)
         D.teardown()
     if trainer.info.is_main:
         best = (
