@@ -162,15 +162,19 @@ def probe_speedup(threads: int) -> float:
     return one / max(_product_seconds(threads), 1e-9)
 
 
+def _free_cpus(cpus: int, busy: float | None) -> int:
+    """``cpus`` minus the ``busy`` ones (rounded; None: none busy), at least 1."""
+    taken = 0 if busy is None else math.floor(busy + 0.5)
+    return max(1, min(cpus, cpus - taken))
+
+
 def automatic(
     cpus: int | None = None, load: float | None = None, probe=probe_speedup, busy: float | None = None
 ) -> ThreadChoice:
     """The automatic choice: free CPUs by ``busy`` (CPUs busy now) or, without it, by the load average,
     confirmed by ``probe`` when above one."""
     cpus = available_cpus() if cpus is None else cpus
-    measured = busy if busy is not None else load
-    taken = 0 if measured is None else math.floor(measured + 0.5)  # CPUs already in use, rounded
-    free = max(1, min(cpus, cpus - taken))
+    free = _free_cpus(cpus, busy if busy is not None else load)
     where = f"{cpus} CPU{'s' if cpus != 1 else ''}"
     if busy is not None:
         where += f", {busy:.2f} busy now"
@@ -235,7 +239,7 @@ def yield_cpus() -> str:
         return ""
     choice, _adaptive = _adaptive, None
     busy = busy_cpus()
-    free = 1 if busy is None else max(1, choice.cpus - math.floor(busy + 0.5))
+    free = 1 if busy is None else _free_cpus(choice.cpus, busy)
     if free >= torch.get_num_threads():
         return ""
     torch.set_num_threads(free)

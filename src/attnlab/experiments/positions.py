@@ -136,7 +136,8 @@ def perplexity(model, ids: torch.Tensor, length: int, tokens: int) -> float:
 
 def run(profile: str, out: Path, seed: int) -> SeedRun:
     cfg = SIZES[profile]
-    missing = {"sinusoidal", "rope", "alibi"} - set(cfg.get("schemes", SCHEMES))  # what criteria() compares
+    schemes = tuple(cfg.get("schemes", SCHEMES))
+    missing = {"sinusoidal", "rope", "alibi"} - set(schemes)  # what criteria() compares
     if missing:
         raise ValueError(
             f"positions: profile {profile!r} must train {sorted(missing)} (its criteria compare them)"
@@ -153,7 +154,7 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
     batch_fn = window_batches(train_ids, context, cfg["batch"], seed)  # every scheme sees the same windows
     ppl: dict[str, list[float | None]] = {}
     final_loss, timings = {}, {}
-    for scheme in cfg.get("schemes", SCHEMES):
+    for scheme in schemes:
         torch.manual_seed(seed)
         model = create_model(
             "transformer-lm", vocab_size=tok.vocab_size, d_model=cfg["d_model"], num_heads=cfg["heads"],
@@ -189,7 +190,7 @@ def run(profile: str, out: Path, seed: int) -> SeedRun:
     }
     config = {
         **cfg,
-        "schemes": list(cfg.get("schemes", SCHEMES)),
+        "schemes": list(schemes),
         "vocab_size": tok.vocab_size,
         "train_chars": len(train_text),
         "test_chars": len(test_text),

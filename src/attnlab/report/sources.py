@@ -105,11 +105,8 @@ def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) 
         raise ValueError(
             f"--record-quick: expected quick runs only, {', '.join(others)} used another profile"
         )
-    stale = [
-        name
-        for name, r in results.items()
-        if _run_settings(Path(runs), name, r.seeds) != settings_digest(name)
-    ]
+    digests = {name: _run_settings(Path(runs), name, r.seeds) for name, r in results.items()}
+    stale = [name for name in results if digests[name] != settings_digest(name)]
     if stale:
         raise ValueError(
             f"--record-quick: {', '.join(stale)} ran with other settings than today's quick profile (or "
@@ -122,7 +119,7 @@ def record_quick(runs: str | os.PathLike, out: str | os.PathLike | None = None) 
             "seeds": r.seeds,
             "threads": r.machine.get("threads"),
             "wall_time_s": round(r.wall_time_s, 1),
-            "settings": settings_digest(name),
+            "settings": digests[name],
         }
         for name, r in results.items()
     }
